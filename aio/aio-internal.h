@@ -1,0 +1,172 @@
+/*
+ * What the files of aio/ share and nobody else should see: the AioContext
+ * layout, fd handler nodes, and the fd monitor interface.
+ */
+#ifndef MINIVMM_AIO_AIO_INTERNAL_H
+#define MINIVMM_AIO_AIO_INTERNAL_H
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "aio/aio.h"
+#include "util/compiler.h"
+
+/* One watched file descriptor. Replaced, never edited, when callbacks change.
+ */
+typedef struct AioHandler {
+    int fd;
+    IOHandler *io_read;
+    IOHandler *io_write;
+    AioPollFn *io_poll;
+    IOHandler *io_poll_ready;
+    void *opaque;
+    bool deleted; /* removed; freed once no fd monitor refers to it */
+    bool is_notifier;
+
+    int revents;     /* POLLIN/POLLOUT/... found by the fd monitor */
+    bool poll_ready; /* io_poll() reported work while busy-polling */
+    bool in_ready;
+    LIST_ENTRY(AioHandler) node;       /* ctx->handlers or ->deleted_handlers */
+    LIST_ENTRY(AioHandler) node_ready; /* an AioReady list */
+
+    /* fdmon-io_uring: the one-shot POLL_ADD SQE currently armed. */
+    CqeHandler poll_cqe;
+    bool poll_armed;
+} AioHandler;
+
+typedef LIST_HEAD(, AioHandler) AioHandlerList;
+
+/* What one aio_poll() found to dispatch. Local to each call, so nests. */
+typedef struct AioReady {
+    AioHandlerList nodes;
+    STAILQ_HEAD(, CqeHandler) cqes;
+} AioReady;
+
+/*
+ * State of one wait, owned by the caller's stack frame: two threads may wait
+ * on the main context at once (the main loop without the big lock, and a
+ * lock holder draining), so nothing about a wait may live in the context.
+ */
+#define AIO_WAIT_INLINE_FDS 16
+typedef struct AioWait {
+    struct pollfd *pfds; /* fdmon-poll: the ppoll() array */
+    unsigned npfds;
+    struct pollfd inline_pfds[AIO_WAIT_INLINE_FDS];
+} AioWait;
+
+/*
+ * The fd monitor: how a context waits. prepare/wait/collect run on the home
+ * thread; for the main context, wait() runs without the big lock, so it must
+ * not touch anything a lock holder may change (handler lists, the SQ ring).
+ */
+typedef struct FDMonOps {
+    const char *name;
+    int (*init)(AioContext *ctx, const AioContextOptions *opts);
+    void (*cleanup)(AioContext *ctx);
+    /* A handler was added (new_node), removed (old_node) or replaced. */
+    void (*update)(AioContext *ctx, AioHandler *old_node, AioHandler *new_node);
+    /* Before waiting; submit queued SQEs now if @submit. */
+    void (*prepare)(AioContext *ctx, AioWait *w, bool submit);
+    /*
+     * Sleep until an event or @timeout_ns (-1: forever). @may_submit allows
+     * submitting queued SQEs in the same system call. Returns -ETIME on
+     * timeout, >= 0 otherwise.
+     */
+    int (*wait)(AioContext *ctx, AioWait *w, int64_t timeout_ns,
+                bool may_submit);
+    /* Move what the wait found into @ready. */
+    void (*collect)(AioContext *ctx, AioWait *w, AioReady *ready);
+    /* True if only a wait() can make progress (unsubmitted SQEs, ...). */
+    bool (*need_wait)(AioContext *ctx);
+    /* Busy-poll hook: are completions ready without a system call? */
+    bool (*poll_ready)(AioContext *ctx);
+    int (*add_sqe)(AioContext *ctx, AioPrepSqeFunc *prep, void *opaque,
+                   CqeHandler *handler);
+    /* May @node be freed now (no armed request refers to it)? */
+    bool (*can_free)(AioHandler *node);
+} FDMonOps;
+
+extern const FDMonOps fdmon_io_uring_ops;
+extern const FDMonOps fdmon_poll_ops;
+
+struct AioContext {
+    char name[32];
+    const FDMonOps *fdmon;
+
+    /* fd handlers; touched on the home thread only. */
+    AioHandlerList handlers;
+    AioHandlerList deleted_handlers;
+    unsigned dispatch_depth; /* nested aio_poll() calls dispatching */
+
+    /*
+     * The wake-up protocol. notify_me is non-zero while the home thread is
+     * in (or about to enter) a blocking wait: aio_notify() writes the eventfd
+     * only then. notified records that aio_notify() was called, so that a
+     * wait about to start returns at once even when no write was needed.
+     */
+    int notify_fd;
+    atomic_uint notify_me;
+    atomic_bool notified;
+
+    /* Scheduled BHs, newest first; pushed lock-free from any thread. */
+    _Atomic(AioBH *) bh_list;
+
+    /* Timers, sorted by deadline; may be armed from any thread. */
+    pthread_mutex_t timer_lock;
+    TAILQ_HEAD(, AioTimer) timers;
+
+    /* Adaptive polling. */
+    AioPollParams poll_params;
+    int64_t poll_ns;
+
+    /* fdmon-io_uring */
+    struct io_uring ring;
+    bool ring_ready;
+    unsigned ring_flags;
+    unsigned sqes_in_flight; /* aio_add_sqe() requests not completed yet */
+
+    /* Counters; updated with relaxed atomics since any thread may notify. */
+    struct {
+        atomic_ullong iterations, waits, wait_timeouts, notify_writes,
+            poll_successes, sqes_queued, cqes_dispatched;
+    } stats;
+};
+
+/* aio-posix.c */
+void aio_free_deleted_handlers(AioContext *ctx);
+void aio_handler_list_free_all(AioContext *ctx);
+void aio_ready_add(AioReady *ready, AioHandler *node, int revents);
+
+/* Optional hooks used by the main loop around the wait (aio/main-loop.c). */
+typedef struct AioWaitHooks {
+    int64_t timeout_cap_ns;    /* upper bound of one wait, -1 for none */
+    void (*before_wait)(void); /* e.g. release the big lock */
+    void (*after_wait)(bool timed_out); /* e.g. take it back */
+} AioWaitHooks;
+
+bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
+                         const AioWaitHooks *hooks);
+
+/* async.c */
+bool aio_bh_poll(AioContext *ctx);
+bool aio_bh_pending(AioContext *ctx);
+void aio_notify_accept(AioContext *ctx);
+void aio_context_notifier_read(void *opaque);
+bool aio_context_notifier_poll(void *opaque);
+
+/* timer.c */
+bool aio_timers_run(AioContext *ctx);
+void aio_timers_init(AioContext *ctx);
+void aio_timers_cleanup(AioContext *ctx);
+
+/* main-loop.c */
+AioContext *main_loop_context(void);
+
+static inline void stat_inc(atomic_ullong *counter)
+{
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
+#endif

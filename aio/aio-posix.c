@@ -1,0 +1,344 @@
+/*
+ * fd handlers, adaptive polling and aio_poll().
+ *
+ * One iteration of aio_poll():
+ *
+ *   announce the sleep (notify_me)  ->  compute the timeout
+ *     -> busy-poll for a while if enabled  ->  fd monitor: prepare, wait
+ *     -> collect what the wait found  ->  dispatch: io_uring completions,
+ *        fd handlers, bottom halves, expired timers.
+ *
+ * The main loop (main-loop.c) runs the same iteration with hooks that drop
+ * the big lock around the wait.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "aio/aio-internal.h"
+#include "util/clock.h"
+
+/* ---- fd handlers
+ * --------------------------------------------------------------- */
+
+static AioHandler *find_handler(AioContext *ctx, int fd)
+{
+    AioHandler *node;
+
+    LIST_FOREACH(node, &ctx->handlers, node)
+    {
+        if (node->fd == fd) {
+            return node;
+        }
+    }
+    return NULL;
+}
+
+void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
+                        IOHandler *io_write, AioPollFn *io_poll,
+                        IOHandler *io_poll_ready, void *opaque)
+{
+    AioHandler *old_node = find_handler(ctx, fd);
+    AioHandler *new_node = NULL;
+
+    assert(aio_context_in_home_thread(ctx));
+
+    if (io_read || io_write) {
+        new_node = calloc(1, sizeof(*new_node));
+        if (!new_node) {
+            abort();
+        }
+        new_node->fd = fd;
+        new_node->io_read = io_read;
+        new_node->io_write = io_write;
+        new_node->io_poll = io_poll;
+        new_node->io_poll_ready = io_poll_ready;
+        new_node->opaque = opaque;
+        LIST_INSERT_HEAD(&ctx->handlers, new_node, node);
+    }
+    if (!old_node && !new_node) {
+        return;
+    }
+    if (old_node) {
+        /*
+         * Not freed yet: a ready list or an armed io_uring poll may still
+         * point at it. aio_free_deleted_handlers() frees it later.
+         */
+        old_node->deleted = true;
+        LIST_REMOVE(old_node, node);
+        LIST_INSERT_HEAD(&ctx->deleted_handlers, old_node, node);
+    }
+    ctx->fdmon->update(ctx, old_node, new_node);
+
+    /* A sleeping home thread must notice the new set of fds. */
+    aio_notify(ctx);
+}
+
+void aio_free_deleted_handlers(AioContext *ctx)
+{
+    AioHandler *node, *next;
+
+    if (ctx->dispatch_depth > 0) {
+        return; /* an outer aio_poll() may still hold them on a ready list */
+    }
+    for (node = LIST_FIRST(&ctx->deleted_handlers); node; node = next) {
+        next = LIST_NEXT(node, node);
+        if (!node->in_ready && ctx->fdmon->can_free(node)) {
+            LIST_REMOVE(node, node);
+            free(node);
+        }
+    }
+}
+
+void aio_handler_list_free_all(AioContext *ctx)
+{
+    AioHandler *node;
+
+    while ((node = LIST_FIRST(&ctx->handlers))) {
+        LIST_REMOVE(node, node);
+        free(node);
+    }
+    while ((node = LIST_FIRST(&ctx->deleted_handlers))) {
+        LIST_REMOVE(node, node);
+        free(node);
+    }
+}
+
+/*
+ * Put @node on @ready. A node already on another (outer) ready list moves:
+ * whoever dispatches first handles it.
+ */
+void aio_ready_add(AioReady *ready, AioHandler *node, int revents)
+{
+    if (node->in_ready) {
+        LIST_REMOVE(node, node_ready);
+    }
+    node->revents |= revents;
+    node->in_ready = true;
+    LIST_INSERT_HEAD(&ready->nodes, node, node_ready);
+}
+
+/* ---- Dispatch
+ * ------------------------------------------------------------------- */
+
+static bool dispatch_handler(AioHandler *node)
+{
+    int revents = node->revents;
+    bool poll_ready = node->poll_ready;
+
+    node->revents = 0;
+    node->poll_ready = false;
+    if (node->deleted) {
+        return false;
+    }
+    if (poll_ready) {
+        IOHandler *fn =
+            node->io_poll_ready ? node->io_poll_ready : node->io_read;
+        if (fn) {
+            fn(node->opaque);
+        }
+    }
+    if ((revents & (POLLIN | POLLHUP | POLLERR)) && node->io_read) {
+        node->io_read(node->opaque);
+    }
+    if (!node->deleted && (revents & (POLLOUT | POLLERR)) && node->io_write) {
+        node->io_write(node->opaque);
+    }
+    /* Consuming our own wake-up is not progress for the caller. */
+    return !node->is_notifier;
+}
+
+static bool dispatch_ready(AioContext *ctx, AioReady *ready)
+{
+    bool progress = false;
+    CqeHandler *cqe_handler;
+    AioHandler *node;
+
+    /* DATAPATH 6: completions are handed to their owners on the home thread. */
+    while ((cqe_handler = STAILQ_FIRST(&ready->cqes))) {
+        STAILQ_REMOVE_HEAD(&ready->cqes, ready);
+        stat_inc(&ctx->stats.cqes_dispatched);
+        cqe_handler->cb(cqe_handler);
+        progress = true;
+    }
+    while ((node = LIST_FIRST(&ready->nodes))) {
+        LIST_REMOVE(node, node_ready);
+        node->in_ready = false;
+        progress |= dispatch_handler(node);
+    }
+    return progress;
+}
+
+/* ---- Adaptive polling
+ * --------------------------------------------------------- */
+
+static bool poll_once(AioContext *ctx, AioReady *ready)
+{
+    bool progress = false;
+    AioHandler *node;
+
+    LIST_FOREACH(node, &ctx->handlers, node)
+    {
+        if (node->io_poll && node->io_poll(node->opaque)) {
+            node->poll_ready = true;
+            aio_ready_add(ready, node, 0);
+            progress = true;
+        }
+    }
+    if (ctx->fdmon->poll_ready && ctx->fdmon->poll_ready(ctx)) {
+        progress = true;
+    }
+    return progress;
+}
+
+/*
+ * Busy-poll the io_poll() callbacks and the completion ring for up to
+ * @max_ns before sleeping: when work arrives within microseconds, this
+ * saves the cost of going to sleep and being woken.
+ */
+static bool run_poll_handlers(AioContext *ctx, AioReady *ready, int64_t max_ns)
+{
+    int64_t start = clock_ns();
+
+    do {
+        if (poll_once(ctx, ready)) {
+            stat_inc(&ctx->stats.poll_successes);
+            return true;
+        }
+    } while (clock_ns() - start < max_ns);
+    return false;
+}
+
+/*
+ * Grow the polling time when the thread slept for less than the maximum (a
+ * longer poll would have caught the event), shrink it when it slept for
+ * longer (polling was wasted).
+ */
+static void adjust_polling_time(AioContext *ctx, int64_t block_ns)
+{
+    const AioPollParams *p = &ctx->poll_params;
+
+    if (block_ns <= ctx->poll_ns) {
+        return; /* polling caught it: leave it as it is */
+    }
+    if (block_ns > p->max_ns) {
+        ctx->poll_ns = p->shrink ? ctx->poll_ns / p->shrink : 0;
+    } else if (ctx->poll_ns < p->max_ns) {
+        int64_t grow = p->grow ? p->grow : 2;
+        int64_t ns = ctx->poll_ns ? ctx->poll_ns * grow : AIO_POLL_START_NS;
+
+        ctx->poll_ns = ns < p->max_ns ? ns : p->max_ns;
+    }
+}
+
+void aio_context_set_poll_params(AioContext *ctx, const AioPollParams *p)
+{
+    ctx->poll_params = *p;
+    if (ctx->poll_ns > p->max_ns) {
+        ctx->poll_ns = p->max_ns;
+    }
+}
+
+/* ---- aio_poll()
+ * ------------------------------------------------------------------ */
+
+static int64_t aio_compute_timeout(AioContext *ctx)
+{
+    if (aio_bh_pending(ctx) ||
+        atomic_load_explicit(&ctx->notified, memory_order_relaxed)) {
+        return 0;
+    }
+    return aio_timers_deadline_ns(ctx);
+}
+
+/* The shorter of two timeouts where -1 means infinite. */
+static int64_t min_timeout(int64_t a, int64_t b)
+{
+    if (a < 0) {
+        return b;
+    }
+    if (b < 0) {
+        return a;
+    }
+    return a < b ? a : b;
+}
+
+bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
+                         const AioWaitHooks *hooks)
+{
+    AioReady ready = {.nodes = LIST_HEAD_INITIALIZER(ready.nodes)};
+    AioWait wait = {0};
+    bool polling = blocking && ctx->poll_params.max_ns > 0 && !hooks;
+    bool progress = false;
+    int64_t timeout, start = 0;
+
+    assert(aio_context_in_home_thread(ctx));
+    STAILQ_INIT(&ready.cqes);
+    stat_inc(&ctx->stats.iterations);
+
+    if (blocking) {
+        /* Announce the sleep before looking for work (see aio_notify()). */
+        atomic_fetch_add(&ctx->notify_me, 2);
+        atomic_thread_fence(memory_order_seq_cst);
+    }
+    timeout = blocking ? aio_compute_timeout(ctx) : 0;
+    if (hooks) {
+        timeout = min_timeout(timeout, hooks->timeout_cap_ns);
+    }
+
+    aio_free_deleted_handlers(ctx);
+    /*
+     * Without hooks this thread may submit while it waits (one system call).
+     * With hooks the wait runs without the big lock, while vCPU threads may
+     * queue SQEs: submit now, under the lock, and only wait afterwards.
+     */
+    ctx->fdmon->prepare(ctx, &wait, hooks != NULL || polling);
+
+    if (polling) {
+        start = clock_ns();
+        if (timeout != 0 && ctx->poll_ns > 0 &&
+            run_poll_handlers(ctx, &ready,
+                              min_timeout(timeout, ctx->poll_ns))) {
+            timeout = 0;
+        }
+    }
+
+    if (timeout != 0 || ctx->fdmon->need_wait(ctx)) {
+        int ret;
+
+        if (timeout != 0) {
+            stat_inc(&ctx->stats.waits);
+        }
+        if (hooks) {
+            hooks->before_wait();
+        }
+        ret = ctx->fdmon->wait(ctx, &wait, timeout, hooks == NULL);
+        if (ret == -ETIME && timeout != 0) {
+            stat_inc(&ctx->stats.wait_timeouts);
+        }
+        if (hooks) {
+            hooks->after_wait(ret == -ETIME);
+        }
+    }
+    ctx->fdmon->collect(ctx, &wait, &ready);
+
+    if (blocking) {
+        atomic_fetch_sub(&ctx->notify_me, 2);
+        aio_notify_accept(ctx);
+    }
+    if (polling) {
+        adjust_polling_time(ctx, clock_ns() - start);
+    }
+
+    ctx->dispatch_depth++;
+    progress |= dispatch_ready(ctx, &ready);
+    progress |= aio_bh_poll(ctx);
+    progress |= aio_timers_run(ctx);
+    ctx->dispatch_depth--;
+    return progress;
+}
+
+bool aio_poll(AioContext *ctx, bool blocking)
+{
+    return aio_poll_with_hooks(ctx, blocking, NULL);
+}

@@ -1,0 +1,239 @@
+/*
+ * AioContext: minivmm's event loop.
+ *
+ * An AioContext gathers the things a thread waits for:
+ *   - fd handlers: callbacks run when a file descriptor becomes readable or
+ *     writable, with an optional io_poll() busy-poll callback;
+ *   - bottom halves (BHs): callbacks scheduled from any thread, run soon on
+ *     the context's home thread;
+ *   - timers: callbacks at a CLOCK_MONOTONIC deadline;
+ *   - custom io_uring requests: aio_add_sqe() queues an SQE and the
+ *     completion is handed to a CqeHandler on the home thread.
+ *
+ * aio_poll() waits for any of them and runs the callbacks. How the waiting is
+ * done is the job of a pluggable fd monitor (aio/fdmon.h): io_uring, or ppoll
+ * where io_uring is unavailable.
+ *
+ * Each context has a home thread: the IOThread that created it, or, for the
+ * main context, whichever thread holds the big lock (aio/main-loop.h). Only
+ * the home thread polls and dispatches. Other threads may schedule BHs, arm
+ * timers and call aio_notify().
+ *
+ * The model is QEMU's util/async.c and util/aio-posix.c, rewritten without
+ * glib.
+ */
+#ifndef MINIVMM_AIO_AIO_H
+#define MINIVMM_AIO_AIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <liburing.h>
+
+typedef struct AioContext AioContext;
+typedef struct AioBH AioBH;
+typedef struct AioTimer AioTimer;
+
+typedef void IOHandler(void *opaque);
+typedef bool AioPollFn(void *opaque);
+typedef void AioBHFunc(void *opaque);
+typedef void AioTimerFunc(void *opaque);
+
+/* ---- Creating a context ------------------------------------------------ */
+
+typedef enum AioFdmonKind {
+    AIO_FDMON_AUTO,     /* io_uring, falling back to ppoll if unavailable */
+    AIO_FDMON_IO_URING, /* io_uring or fail */
+    AIO_FDMON_POLL,     /* ppoll, no aio_add_sqe() */
+} AioFdmonKind;
+
+/* Adaptive polling parameters (see aio_poll()); all in nanoseconds. */
+typedef struct AioPollParams {
+    int64_t max_ns; /* 0 disables polling */
+    int64_t grow;   /* multiply on grow; 0 means 2 */
+    int64_t shrink; /* divide on shrink; 0 means reset to 0 */
+} AioPollParams;
+
+/* The IOThread default: poll for up to 32 us before sleeping. */
+#define AIO_POLL_MAX_NS_DEFAULT 32768
+/* Where polling starts when it first grows from zero. */
+#define AIO_POLL_START_NS 4000
+
+typedef struct AioContextOptions {
+    const char *name;      /* for logs and stats; may be NULL */
+    AioFdmonKind fdmon;    /* AIO_FDMON_AUTO by default */
+    AioPollParams poll;    /* zero: no polling */
+    unsigned uring_flags;  /* extra IORING_SETUP_* flags to try */
+    unsigned ring_entries; /* 0: default */
+} AioContextOptions;
+
+/*
+ * Create a context whose home thread is the calling thread. Returns NULL and
+ * sets errno on failure (with AIO_FDMON_IO_URING, when io_uring cannot be set
+ * up).
+ */
+AioContext *aio_context_new(const AioContextOptions *opts);
+
+/*
+ * Destroy a context on its home thread. Pending BHs that were deleted are
+ * freed; remaining fd handlers are dropped. In-flight aio_add_sqe() requests
+ * must have completed (drain first).
+ */
+void aio_context_free(AioContext *ctx);
+
+/* "io_uring" or "poll": which fd monitor the context ended up with. */
+const char *aio_context_fdmon_name(AioContext *ctx);
+const char *aio_context_name(AioContext *ctx);
+bool aio_context_has_io_uring(AioContext *ctx);
+
+/* Change adaptive polling; call on the home thread. */
+void aio_context_set_poll_params(AioContext *ctx, const AioPollParams *p);
+
+/* ---- The current context ------------------------------------------------ */
+
+/*
+ * The context that work started by the calling thread belongs to: the
+ * thread's own context for an IOThread (or the main loop thread), and the
+ * main context for any thread holding the big lock. NULL otherwise.
+ */
+AioContext *aio_current_context(void);
+
+/* Declare the calling thread's own context (NULL to clear). */
+void aio_set_thread_context(AioContext *ctx);
+
+/* True if the calling thread may poll and dispatch @ctx. */
+bool aio_context_in_home_thread(AioContext *ctx);
+
+/* ---- Waiting and dispatching -------------------------------------------- */
+
+/*
+ * Run one iteration of the event loop: poll adaptively if enabled, wait (only
+ * if @blocking) until something happens, then dispatch completions, fd
+ * handlers, BHs and expired timers. Returns true if any callback other than
+ * the internal wake-up notifier ran. Must run on the home thread.
+ */
+bool aio_poll(AioContext *ctx, bool blocking);
+
+/*
+ * Wake the home thread if it is sleeping in aio_poll(), or make its next
+ * wait return at once. Callable from any thread. Writes the context's eventfd
+ * only when somebody is (about to be) asleep.
+ */
+void aio_notify(AioContext *ctx);
+
+/* ---- File descriptor handlers ------------------------------------------ */
+
+/*
+ * Watch @fd: io_read/io_write run when it is readable/writable. io_poll, if
+ * given, is called while busy-polling and returns true when there is work;
+ * io_poll_ready (io_read if NULL) then handles it. Passing NULL for both
+ * io_read and io_write removes the handler. Call on the home thread.
+ */
+void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
+                        IOHandler *io_write, AioPollFn *io_poll,
+                        IOHandler *io_poll_ready, void *opaque);
+
+/* ---- Bottom halves ------------------------------------------------------ */
+
+/* A re-usable BH. Free it with aio_bh_delete(). */
+AioBH *aio_bh_new(AioContext *ctx, AioBHFunc *cb, void *opaque);
+
+/*
+ * Schedule @bh to run once on its context's home thread. Lock-free; callable
+ * from any thread. Scheduling an already scheduled BH does nothing. BHs run
+ * in the order they were scheduled.
+ */
+void aio_bh_schedule(AioBH *bh);
+
+/* Unschedule @bh if it has not run yet. */
+void aio_bh_cancel(AioBH *bh);
+
+/* Delete @bh; if it is scheduled, it will not run. Callable from any thread. */
+void aio_bh_delete(AioBH *bh);
+
+/* Run cb(opaque) once on @ctx's home thread, then free the BH. */
+void aio_bh_schedule_oneshot(AioContext *ctx, AioBHFunc *cb, void *opaque);
+
+/*
+ * Run cb(opaque) on @ctx's home thread and wait until it returned. Runs it
+ * directly when called on the home thread. The caller must not hold the big
+ * lock if @ctx is the main context's (it would deadlock with the main loop).
+ */
+void aio_run_in_context(AioContext *ctx, AioBHFunc *cb, void *opaque);
+
+/* ---- Timers ------------------------------------------------------------- */
+
+AioTimer *aio_timer_new(AioContext *ctx, AioTimerFunc *cb, void *opaque);
+
+/* Fire at absolute CLOCK_MONOTONIC time @expire_ns (see clock_ns()). */
+void aio_timer_mod(AioTimer *t, int64_t expire_ns);
+void aio_timer_del(AioTimer *t);
+bool aio_timer_pending(AioTimer *t);
+/* Delete (if pending) and free. */
+void aio_timer_free(AioTimer *t);
+
+/*
+ * Nanoseconds until the earliest timer of @ctx fires: 0 if one is due, -1 if
+ * none is armed.
+ */
+int64_t aio_timers_deadline_ns(AioContext *ctx);
+
+/* ---- Custom io_uring requests -------------------------------------------- */
+
+typedef struct CqeHandler CqeHandler;
+typedef void CqeHandlerFunc(CqeHandler *handler);
+
+/*
+ * Embed this in the request; cb receives it back with cqe filled in. It runs
+ * on the home thread of the context the SQE was queued on.
+ */
+struct CqeHandler {
+    CqeHandlerFunc *cb;
+    struct io_uring_cqe cqe;        /* filled in before cb runs */
+    STAILQ_ENTRY(CqeHandler) ready; /* private to aio */
+};
+
+typedef void AioPrepSqeFunc(struct io_uring_sqe *sqe, void *opaque);
+
+/*
+ * Queue one io_uring request on the CURRENT context (aio_current_context()).
+ * prep_sqe(sqe, opaque) fills in the SQE; its user_data is then set to
+ * @handler. The SQE is submitted by the home thread before it next waits.
+ *
+ * When the notify-on-SQE switch is on (the default), this also calls
+ * aio_notify() so that a home thread already asleep wakes up and submits.
+ * Switched off, an SQE queued into the main context by a vCPU thread waits
+ * for the main loop's timeout: the "500 ms slumber".
+ *
+ * Returns 0, -ENOTSUP when the current context's fd monitor has no io_uring
+ * (callers fall back to another engine), or -EPERM when the calling thread has
+ * no current context.
+ */
+int aio_add_sqe(AioPrepSqeFunc *prep_sqe, void *opaque, CqeHandler *handler);
+
+/* Same, on an explicit context; the caller must be its home thread. */
+int aio_context_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep_sqe, void *opaque,
+                        CqeHandler *handler);
+
+/* The process-wide notify-on-SQE switch (default on). */
+void aio_set_notify_on_sqe(bool on);
+bool aio_get_notify_on_sqe(void);
+
+/* ---- Statistics ------------------------------------------------------------
+ */
+
+typedef struct AioContextStats {
+    uint64_t iterations;      /* aio_poll() / main loop iterations */
+    uint64_t waits;           /* times the thread went to sleep */
+    uint64_t wait_timeouts;   /* sleeps that ended by timeout */
+    uint64_t notify_writes;   /* eventfd writes by aio_notify() */
+    uint64_t poll_successes;  /* busy-poll loops that found work */
+    uint64_t sqes_queued;     /* aio_add_sqe() calls */
+    uint64_t cqes_dispatched; /* CqeHandler callbacks run */
+    int64_t poll_ns;          /* current adaptive polling time */
+} AioContextStats;
+
+void aio_context_get_stats(AioContext *ctx, AioContextStats *stats);
+
+#endif

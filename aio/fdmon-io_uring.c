@@ -1,0 +1,253 @@
+/*
+ * fdmon-io_uring: wait for fds and for custom requests with one io_uring.
+ *
+ * Each fd handler is a one-shot IORING_OP_POLL_ADD whose completion marks the
+ * handler ready; it is re-armed when that completion is collected (the new
+ * SQE is submitted only after the handler ran, at the next wait). A removed
+ * handler gets an IORING_OP_POLL_REMOVE and is freed once its poll's
+ * completion has come back, since until then the kernel holds its address.
+ *
+ * Custom requests (aio_add_sqe()) carry a CqeHandler pointer as user_data.
+ * The thread that waits without the big lock (the main loop) only waits for
+ * the completion ring to become non-empty: it neither submits nor reaps, so
+ * vCPU threads may queue SQEs under the lock meanwhile.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "aio/aio-internal.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define FDMON_IO_URING_ENTRIES 256
+
+static void poll_cqe_cb(CqeHandler *handler);
+
+static struct io_uring_sqe *get_sqe(AioContext *ctx)
+{
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ctx->ring);
+
+    if (!sqe) {
+        /* The SQ ring is full: hand it to the kernel and try again. */
+        io_uring_submit(&ctx->ring);
+        sqe = io_uring_get_sqe(&ctx->ring);
+    }
+    return sqe;
+}
+
+static void arm_poll(AioContext *ctx, AioHandler *node)
+{
+    unsigned mask = 0;
+    struct io_uring_sqe *sqe;
+
+    if (node->io_read) {
+        mask |= POLLIN | POLLHUP | POLLERR;
+    }
+    if (node->io_write) {
+        mask |= POLLOUT | POLLERR;
+    }
+    sqe = get_sqe(ctx);
+    if (!sqe) {
+        log_error("%s: io_uring SQ ring full, fd %d not watched", ctx->name,
+                  node->fd);
+        return;
+    }
+    io_uring_prep_poll_add(sqe, node->fd, mask);
+    node->poll_cqe.cb = poll_cqe_cb;
+    io_uring_sqe_set_data(sqe, &node->poll_cqe);
+    node->poll_armed = true;
+}
+
+static void disarm_poll(AioContext *ctx, AioHandler *node)
+{
+    struct io_uring_sqe *sqe = get_sqe(ctx);
+
+    if (!sqe) {
+        return; /* the node stays on the deleted list until its CQE arrives */
+    }
+    io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)&node->poll_cqe);
+    io_uring_sqe_set_data(sqe, NULL); /* nobody wants this CQE */
+}
+
+static int fdmon_io_uring_init(AioContext *ctx, const AioContextOptions *opts)
+{
+    struct io_uring_params params;
+    unsigned entries =
+        opts->ring_entries ? opts->ring_entries : FDMON_IO_URING_ENTRIES;
+    int ret;
+
+    memset(&params, 0, sizeof(params));
+    params.flags = opts->uring_flags;
+    ret = io_uring_queue_init_params(entries, &ctx->ring, &params);
+    if (ret == -EINVAL && opts->uring_flags) {
+        log_once("io_uring rejected setup flags 0x%x; retrying without",
+                 opts->uring_flags);
+        memset(&params, 0, sizeof(params));
+        ret = io_uring_queue_init_params(entries, &ctx->ring, &params);
+    }
+    if (ret < 0) {
+        return ret;
+    }
+    if (!(params.features & IORING_FEAT_EXT_ARG)) {
+        /* Waiting with a timeout needs it (Linux 5.11). */
+        io_uring_queue_exit(&ctx->ring);
+        return -ENOSYS;
+    }
+    ctx->ring_flags = params.flags;
+    ctx->ring_ready = true;
+    return 0;
+}
+
+static void fdmon_io_uring_cleanup(AioContext *ctx)
+{
+    if (ctx->ring_ready) {
+        io_uring_queue_exit(&ctx->ring);
+        ctx->ring_ready = false;
+    }
+    /* The kernel has let go of every poll: any node may be freed now. */
+    AioHandler *node;
+    LIST_FOREACH(node, &ctx->handlers, node)
+    {
+        node->poll_armed = false;
+    }
+    LIST_FOREACH(node, &ctx->deleted_handlers, node)
+    {
+        node->poll_armed = false;
+    }
+}
+
+static void fdmon_io_uring_update(AioContext *ctx, AioHandler *old_node,
+                                  AioHandler *new_node)
+{
+    if (new_node) {
+        arm_poll(ctx, new_node);
+    }
+    if (old_node && old_node->poll_armed) {
+        disarm_poll(ctx, old_node);
+    }
+}
+
+static void fdmon_io_uring_prepare(AioContext *ctx, AioWait *w, bool submit)
+{
+    (void)w;
+    if (submit && io_uring_sq_ready(&ctx->ring)) {
+        io_uring_submit(&ctx->ring);
+    }
+}
+
+static int fdmon_io_uring_wait(AioContext *ctx, AioWait *w, int64_t timeout_ns,
+                               bool may_submit)
+{
+    struct __kernel_timespec ts, *tsp = NULL;
+    struct io_uring_cqe *cqe;
+    int ret;
+
+    (void)w;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / NS_PER_S;
+        ts.tv_nsec = timeout_ns % NS_PER_S;
+        tsp = &ts;
+    }
+    /*
+     * Both calls return once a CQE is there, without consuming it:
+     * collect() reaps, with the big lock held where that matters.
+     */
+    if (may_submit) {
+        ret = io_uring_submit_and_wait_timeout(&ctx->ring, &cqe, 1, tsp, NULL);
+    } else {
+        ret = io_uring_wait_cqes(&ctx->ring, &cqe, 1, tsp, NULL);
+    }
+    if (ret == -ETIME || (ret >= 0 && !cqe && tsp)) {
+        return -ETIME;
+    }
+    return ret < 0 && ret != -EINTR ? ret : 0;
+}
+
+static void poll_cqe_cb(CqeHandler *handler)
+{
+    (void)handler; /* poll completions are handled in collect() */
+}
+
+static void fdmon_io_uring_collect(AioContext *ctx, AioWait *w, AioReady *ready)
+{
+    struct io_uring_cqe *cqe;
+    unsigned head, count = 0;
+
+    (void)w;
+    io_uring_for_each_cqe(&ctx->ring, head, cqe)
+    {
+        CqeHandler *handler = io_uring_cqe_get_data(cqe);
+
+        count++;
+        if (!handler) {
+            continue; /* a POLL_REMOVE's own completion */
+        }
+        if (handler->cb == poll_cqe_cb) {
+            AioHandler *node = container_of(handler, AioHandler, poll_cqe);
+
+            node->poll_armed = false;
+            if (node->deleted) {
+                continue; /* now free-able */
+            }
+            /* res is the poll mask, or -errno: let the handler find out. */
+            aio_ready_add(ready, node, cqe->res < 0 ? POLLERR : cqe->res);
+            arm_poll(ctx, node);
+            continue;
+        }
+        handler->cqe = *cqe;
+        ctx->sqes_in_flight--;
+        STAILQ_INSERT_TAIL(&ready->cqes, handler, ready);
+    }
+    io_uring_cq_advance(&ctx->ring, count);
+}
+
+static bool fdmon_io_uring_need_wait(AioContext *ctx)
+{
+    unsigned sq_flags = IO_URING_READ_ONCE(*ctx->ring.sq.kflags);
+
+    /*
+     * Unsubmitted SQEs, completions stuck in the overflow list, or task work
+     * the kernel wants us to run (COOP_TASKRUN): only entering the kernel
+     * makes progress on any of them.
+     */
+    return io_uring_sq_ready(&ctx->ring) > 0 ||
+           (sq_flags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
+}
+
+static bool fdmon_io_uring_poll_ready(AioContext *ctx)
+{
+    return io_uring_cq_ready(&ctx->ring) > 0;
+}
+
+static int fdmon_io_uring_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep,
+                                  void *opaque, CqeHandler *handler)
+{
+    struct io_uring_sqe *sqe = get_sqe(ctx);
+
+    if (!sqe) {
+        return -EAGAIN; /* the kernel took nothing: caller retries later */
+    }
+    prep(sqe, opaque);
+    io_uring_sqe_set_data(sqe, handler);
+    ctx->sqes_in_flight++;
+    return 0;
+}
+
+static bool fdmon_io_uring_can_free(AioHandler *node)
+{
+    return !node->poll_armed;
+}
+
+const FDMonOps fdmon_io_uring_ops = {
+    .name = "io_uring",
+    .init = fdmon_io_uring_init,
+    .cleanup = fdmon_io_uring_cleanup,
+    .update = fdmon_io_uring_update,
+    .prepare = fdmon_io_uring_prepare,
+    .wait = fdmon_io_uring_wait,
+    .collect = fdmon_io_uring_collect,
+    .need_wait = fdmon_io_uring_need_wait,
+    .poll_ready = fdmon_io_uring_poll_ready,
+    .add_sqe = fdmon_io_uring_add_sqe,
+    .can_free = fdmon_io_uring_can_free,
+};

@@ -1,0 +1,21 @@
+/*
+ * The unit test runner: every suite in one process tree (Check forks each
+ * test), one summary line at the end.
+ *
+ * Environment: CK_RUN_SUITE / CK_RUN_CASE select a suite or test case, as
+ * in any Check program.
+ */
+#include <stdlib.h>
+
+#include "tests/unit/suites.h"
+
+int main(void)
+{
+    SRunner *sr = srunner_create(aio_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,9 @@
+/* The Check suites that tests/unit/main.c runs, one per layer. */
+#ifndef MINIVMM_TESTS_UNIT_SUITES_H
+#define MINIVMM_TESTS_UNIT_SUITES_H
+
+#include <check.h>
+
+Suite *aio_suite(void);
+
+#endif
