@@ -150,6 +150,7 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
                          const AioWaitHooks *hooks);
 
 /* async.c */
+void aio_context_kick(AioContext *ctx);
 bool aio_bh_poll(AioContext *ctx);
 bool aio_bh_pending(AioContext *ctx);
 void aio_notify_accept(AioContext *ctx);
@@ -163,6 +164,7 @@ void aio_timers_cleanup(AioContext *ctx);
 
 /* main-loop.c */
 AioContext *main_loop_context(void);
+bool main_loop_defer_kick(AioContext *ctx);
 
 static inline void stat_inc(atomic_ullong *counter)
 {

@@ -56,13 +56,20 @@ void aio_notify(AioContext *ctx)
      * least one of us sees the other's store: no wake-up is lost.
      */
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&ctx->notify_me, memory_order_relaxed)) {
-        uint64_t one = 1;
-        ssize_t r = write(ctx->notify_fd, &one, sizeof(one));
-
-        (void)r; /* EAGAIN means the counter is already non-zero: fine */
-        stat_inc(&ctx->stats.notify_writes);
+    if (atomic_load_explicit(&ctx->notify_me, memory_order_relaxed) &&
+        !main_loop_defer_kick(ctx)) {
+        aio_context_kick(ctx);
     }
+}
+
+/* Wake a sleeping home thread: the eventfd it watches becomes readable. */
+void aio_context_kick(AioContext *ctx)
+{
+    uint64_t one = 1;
+    ssize_t r = write(ctx->notify_fd, &one, sizeof(one));
+
+    (void)r; /* EAGAIN means the counter is already non-zero: fine */
+    stat_inc(&ctx->stats.notify_writes);
 }
 
 void aio_notify_accept(AioContext *ctx)

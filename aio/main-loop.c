@@ -9,6 +9,7 @@
 
 static pthread_mutex_t bql = PTHREAD_MUTEX_INITIALIZER;
 static __thread bool bql_held;
+static __thread bool main_loop_kick_deferred;
 
 static AioContext *main_ctx;
 static atomic_llong timeout_cap_ms = MAIN_LOOP_TIMEOUT_MS_DEFAULT;
@@ -27,6 +28,27 @@ void bql_unlock(void)
     assert(bql_held);
     bql_held = false;
     pthread_mutex_unlock(&bql);
+    if (main_loop_kick_deferred) {
+        main_loop_kick_deferred = false;
+        if (main_ctx) {
+            aio_context_kick(main_ctx);
+        }
+    }
+}
+
+/*
+ * A lock holder woke the sleeping main loop (aio_notify()). The loop can do
+ * nothing before it has the lock, and woken now it would only block on it,
+ * possibly on this very CPU while we still hold it. So the eventfd write
+ * waits until bql_unlock(): one wake-up instead of two.
+ */
+bool main_loop_defer_kick(AioContext *ctx)
+{
+    if (ctx != main_ctx || !bql_held) {
+        return false;
+    }
+    main_loop_kick_deferred = true;
+    return true;
 }
 
 bool bql_locked(void)

@@ -963,6 +963,47 @@ START_TEST(test_main_loop_runs_bh_from_other_thread)
 }
 END_TEST
 
+/*
+ * A big-lock holder's wake-up of the main loop is delivered when it drops the
+ * lock: not before (the loop could not run anyway), and not later.
+ */
+START_TEST(test_main_loop_wakeup_deferred_to_bql_unlock)
+{
+    MainLoopThread m = {0};
+    atomic_bool ran = false;
+    uint64_t writes_before, timeouts_before;
+    int64_t unlocked, deadline;
+
+    main_loop_thread_start(&m, backends[_i]);
+    while (!main_loop_sleeping()) {
+        usleep(100);
+    }
+    bql_lock();
+    writes_before = stats_of(main_loop_context()).notify_writes;
+    timeouts_before = stats_of(main_loop_context()).wait_timeouts;
+    aio_bh_schedule_oneshot(main_loop_context(), set_flag, &ran);
+    usleep(20000);
+    ck_assert_uint_eq(stats_of(main_loop_context()).notify_writes,
+                      writes_before);
+    ck_assert(!atomic_load(&ran));
+    bql_unlock();
+    unlocked = clock_ns();
+
+    deadline = unlocked + 5 * NS_PER_S;
+    while (!atomic_load(&ran) && clock_ns() < deadline) {
+        usleep(100);
+    }
+    ck_assert(atomic_load(&ran));
+    ck_assert_uint_eq(stats_of(main_loop_context()).notify_writes,
+                      writes_before + 1);
+    ck_assert_int_lt(clock_ns() - unlocked, STALL_CAP_MS / 2 * NS_PER_MS);
+    /* Woken by the write, not by its timeout (unless the cap raced us). */
+    ck_assert_uint_le(stats_of(main_loop_context()).wait_timeouts,
+                      timeouts_before + 1);
+    main_loop_thread_stop(&m);
+}
+END_TEST
+
 Suite *aio_suite(void)
 {
     Suite *s = suite_create("aio");
@@ -1013,6 +1054,7 @@ Suite *aio_suite(void)
     tcase_add_test(tc, test_stall_with_notify_off);
     tcase_add_test(tc, test_stall_fixed_with_notify_on);
     tcase_add_loop_test(tc, test_main_loop_runs_bh_from_other_thread, 0, 2);
+    tcase_add_loop_test(tc, test_main_loop_wakeup_deferred_to_bql_unlock, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
