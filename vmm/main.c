@@ -99,7 +99,7 @@ int main(int argc, char **argv)
     int c, ret;
 
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "hV", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
         switch (c) {
         case OPT_EVENT_LOOP:
             if (!strcmp(optarg, "io_uring")) {
@@ -124,7 +124,12 @@ int main(int argc, char **argv)
                             &timeout_ms)) {
                 return 2;
             }
-            ml.timeout_ms = timeout_ms == 0 ? 1 : timeout_ms;
+            if (timeout_ms == 0) {
+                fprintf(stderr, "minivmm: --main-loop-timeout-ms must be -1 "
+                                "(no cap) or at least 1\n");
+                return 2;
+            }
+            ml.timeout_ms = timeout_ms;
             break;
         case OPT_CHECK_EVENT_LOOP:
             check_only = true;
@@ -135,10 +140,12 @@ int main(int argc, char **argv)
         case 'V':
             printf("minivmm %s\n", MINIVMM_VERSION);
             return 0;
+        case ':':
+            fprintf(stderr, "minivmm: option '%s' needs a value (try --help)\n",
+                    argv[optind - 1]);
+            return 2;
         default:
-            fprintf(stderr,
-                    "minivmm: unknown or malformed option '%s' "
-                    "(try --help)\n",
+            fprintf(stderr, "minivmm: unknown option '%s' (try --help)\n",
                     argv[optind - 1]);
             return 2;
         }
