@@ -85,9 +85,13 @@ void aio_timer_mod(AioTimer *t, int64_t expire_ns)
     /*
      * A new earliest deadline must shorten a wait under way on the home
      * thread. The home thread itself is not waiting: its next aio_poll()
-     * reads the list anyway.
+     * reads the list anyway. Except for the main context, whose "home" is
+     * any holder of the big lock: a vCPU thread arming a timer counts as
+     * home while the main loop thread sleeps without the lock, with a
+     * timeout computed before this timer existed.
      */
-    if (first && !aio_context_in_home_thread(ctx)) {
+    if (first &&
+        (!aio_context_in_home_thread(ctx) || ctx == main_loop_context())) {
         aio_notify(ctx);
     }
 }

@@ -1004,6 +1004,58 @@ START_TEST(test_main_loop_wakeup_deferred_to_bql_unlock)
 }
 END_TEST
 
+/*
+ * A timer armed in the main context by a big-lock holder (a vCPU thread)
+ * while the main loop sleeps must shorten that sleep: the lock holder counts
+ * as the context's home thread, but it is not the one waiting.
+ */
+typedef struct MainTimerProbe {
+    atomic_bool fired;
+    int64_t fired_ns;
+    pthread_t fired_on;
+} MainTimerProbe;
+
+static void main_timer_fired(void *opaque)
+{
+    MainTimerProbe *p = opaque;
+
+    p->fired_ns = clock_ns();
+    p->fired_on = pthread_self();
+    atomic_store(&p->fired, true);
+}
+
+START_TEST(test_main_loop_timer_armed_by_lock_holder)
+{
+    MainLoopThread m = {0};
+    MainTimerProbe probe = {0};
+    AioTimer *timer;
+    int64_t armed_ns, deadline;
+
+    main_loop_thread_start(&m, backends[_i]);
+    while (!main_loop_sleeping()) {
+        usleep(100);
+    }
+    bql_lock();
+    timer = aio_timer_new(main_loop_context(), main_timer_fired, &probe);
+    armed_ns = clock_ns();
+    aio_timer_mod(timer, armed_ns + NS_PER_MS);
+    bql_unlock();
+
+    deadline = armed_ns + 5 * NS_PER_S;
+    while (!atomic_load(&probe.fired) && clock_ns() < deadline) {
+        usleep(100);
+    }
+    ck_assert(atomic_load(&probe.fired));
+    ck_assert(pthread_equal(probe.fired_on, m.thread));
+    /* Before the fix it fired only when the capped wait timed out. */
+    ck_assert_int_lt(probe.fired_ns - armed_ns, STALL_CAP_MS / 2 * NS_PER_MS);
+    bql_lock();
+    aio_timer_free(timer);
+    bql_unlock();
+    main_loop_thread_stop(&m);
+}
+END_TEST
+
 Suite *aio_suite(void)
 {
     Suite *s = suite_create("aio");
@@ -1054,6 +1106,7 @@ Suite *aio_suite(void)
     tcase_add_test(tc, test_stall_with_notify_off);
     tcase_add_test(tc, test_stall_fixed_with_notify_on);
     tcase_add_loop_test(tc, test_main_loop_runs_bh_from_other_thread, 0, 2);
+    tcase_add_loop_test(tc, test_main_loop_timer_armed_by_lock_holder, 0, 2);
     tcase_add_loop_test(tc, test_main_loop_wakeup_deferred_to_bql_unlock, 0, 2);
     suite_add_tcase(s, tc);
     return s;
