@@ -31,13 +31,14 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 UTIL_SRCS := util/log.c
 AIO_SRCS  := aio/async.c aio/timer.c aio/aio-posix.c aio/fdmon-io_uring.c \
              aio/fdmon-poll.c aio/main-loop.c aio/iothread.c
+DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c
 VMM_SRCS  := vmm/main.c
 
-LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS)
+LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS) $(DEV_SRCS)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libminivmm.a
 
-UNIT_SRCS := tests/unit/main.c tests/unit/test-aio.c
+UNIT_SRCS := tests/unit/main.c tests/unit/test-aio.c tests/unit/test-pci.c
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
 

@@ -5,5 +5,6 @@
 #include <check.h>
 
 Suite *aio_suite(void);
+Suite *pci_suite(void);
 
 #endif
