@@ -38,7 +38,9 @@ LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS) $(DEV_SRCS)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libminivmm.a
 
-UNIT_SRCS := tests/unit/main.c tests/unit/test-aio.c tests/unit/test-pci.c
+QOS_SRCS  := tests/qos/qos.c tests/qos/qos-local.c tests/qos/pci.c
+UNIT_SRCS := tests/unit/main.c tests/unit/test-aio.c tests/unit/test-pci.c \
+             $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
 

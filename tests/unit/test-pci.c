@@ -10,6 +10,8 @@
 #include "devices/address-space.h"
 #include "devices/memory.h"
 #include "devices/pci.h"
+#include "tests/qos/pci.h"
+#include "tests/qos/qos-local.h"
 #include "tests/unit/suites.h"
 
 #define RAM_SIZE (16 << 20)
@@ -421,6 +423,43 @@ START_TEST(test_pci_msix_mask_pending_unmask)
 }
 END_TEST
 
+/* The test drivers' PCI layer, over the in-process transport. */
+START_TEST(test_qos_pci_driver)
+{
+    TestDev t;
+    Qos q;
+    QPciDevice d;
+    uint64_t size, mem, io, mem64;
+
+    testdev_init(&t);
+    qos_local_init(&q, &as);
+    ck_assert(qpci_find(&q, 0x8086, 0x29c0, 0, &d));
+    ck_assert_uint_eq(d.devfn, 0);
+    ck_assert(!qpci_find(&q, 0x1234, 0x5678, 1, &d));
+    ck_assert(qpci_find(&q, 0x1234, 0x5678, 0, &d));
+    ck_assert_uint_eq(d.devfn, TESTDEV_DEVFN);
+    ck_assert_uint_eq(qpci_find_capability(&d, PCI_CAP_ID_MSIX, 0),
+                      t.pci.msix_cap);
+    ck_assert_uint_eq(qpci_find_capability(&d, 0x42, 0), 0);
+
+    mem = qpci_map_bar(&d, 0, &size);
+    ck_assert_uint_eq(size, 0x1000);
+    io = qpci_map_bar(&d, 1, &size);
+    ck_assert_uint_eq(size, 0x20);
+    ck_assert(qpci_bar_is_io(&d, 1));
+    mem64 = qpci_map_bar(&d, 2, &size);
+    ck_assert_uint_eq(size, 0x4000);
+    qpci_enable(&d);
+    qos_writel(&q, mem + 0x40, 0x77);
+    ck_assert_uint_eq(t.mem.last_offset, 0x40);
+    ck_assert_uint_eq(t.mem.last_value, 0x77);
+    qos_outb(&q, io + 3, 0x5);
+    ck_assert_uint_eq(t.io.last_offset, 3);
+    ck_assert_uint_eq(qos_readl(&q, mem64 + 8), 0x1008);
+    pci_device_cleanup(&t.pci);
+}
+END_TEST
+
 Suite *pci_suite(void)
 {
     Suite *s = suite_create("devices-core");
@@ -434,6 +473,7 @@ Suite *pci_suite(void)
     tcase_add_test(tc, test_pci_bar_sizing_and_placement);
     tcase_add_test(tc, test_pci_capabilities_msi_intx);
     tcase_add_test(tc, test_pci_msix_mask_pending_unmask);
+    tcase_add_test(tc, test_qos_pci_driver);
     suite_add_tcase(s, tc);
     return s;
 }
