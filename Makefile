@@ -31,25 +31,30 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 UTIL_SRCS := util/log.c
 AIO_SRCS  := aio/async.c aio/timer.c aio/aio-posix.c aio/fdmon-io_uring.c \
              aio/fdmon-poll.c aio/main-loop.c aio/iothread.c
+BLOCK_SRCS := block/block.c block/open.c block/bounce.c block/iov.c \
+              block/raw-uring.c block/raw-threads.c block/null.c \
+              block/stats.c block/inject.c
 DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c
 VMM_SRCS  := vmm/main.c
 
-LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS) $(DEV_SRCS)
+LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS) $(BLOCK_SRCS) $(DEV_SRCS)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libminivmm.a
 
 QOS_SRCS  := tests/qos/qos.c tests/qos/qos-local.c tests/qos/pci.c
 UNIT_SRCS := tests/unit/main.c tests/unit/test-aio.c tests/unit/test-pci.c \
+             tests/unit/test-block.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
 
 BENCH_AIO := $(BUILD)/tests/bench-aio
+BENCH_BLOCK := $(BUILD)/tests/bench-block
 
 ALL_C     := $(shell find util aio block devices vmm firmware tests \
                  -name '*.[ch]' 2>/dev/null | sort)
 
-.PHONY: all deps check bench bench-aio format format-check clean
+.PHONY: all deps check bench bench-aio bench-block format format-check clean
 
 all: minivmm
 
@@ -83,14 +88,21 @@ check: $(UNIT_BIN) $(BUILD)/minivmm
 $(BENCH_AIO): $(BUILD)/tests/bench/bench-aio.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: bench-aio
+$(BENCH_BLOCK): $(BUILD)/tests/bench/bench-block.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: bench-aio bench-block
 
 bench-aio: $(BENCH_AIO)
 	$(BENCH_AIO)
 
+# 4 KiB random reads vs fio; keeps a 1 GiB image in /var/tmp between runs.
+bench-block: $(BENCH_BLOCK)
+	$(BENCH_BLOCK)
+
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \
-             linux-libc-dev clang-format
+             linux-libc-dev clang-format fio
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 deps:

@@ -12,6 +12,7 @@
 int main(void)
 {
     SRunner *sr = srunner_create(aio_suite());
+    srunner_add_suite(sr, block_suite());
     srunner_add_suite(sr, pci_suite());
     int failed;
 

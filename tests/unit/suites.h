@@ -5,6 +5,7 @@
 #include <check.h>
 
 Suite *aio_suite(void);
+Suite *block_suite(void);
 Suite *pci_suite(void);
 
 #endif
