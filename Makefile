@@ -28,16 +28,18 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
 # ---- Sources, layer by layer (see DESIGN.md) -------------------------------
-UTIL_SRCS := util/log.c
+UTIL_SRCS := util/log.c util/base64.c
 AIO_SRCS  := aio/async.c aio/timer.c aio/aio-posix.c aio/fdmon-io_uring.c \
              aio/fdmon-poll.c aio/main-loop.c aio/iothread.c
 BLOCK_SRCS := block/block.c block/open.c block/bounce.c block/iov.c \
               block/raw-uring.c block/raw-threads.c block/null.c \
               block/stats.c block/inject.c
-DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c
-VMM_SRCS  := vmm/main.c
+DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
+             devices/serial.c devices/fw-cfg.c
+VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c
+MAIN_SRCS := vmm/main.c
 
-LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS) $(BLOCK_SRCS) $(DEV_SRCS)
+LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS) $(BLOCK_SRCS) $(DEV_SRCS) $(VMM_SRCS)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libminivmm.a
 
@@ -48,20 +50,26 @@ UNIT_SRCS := tests/unit/main.c tests/unit/test-aio.c tests/unit/test-pci.c \
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
 
+QTEST_SRCS := tests/qtest/main.c tests/qtest/libqtest.c \
+              tests/qtest/test-protocol.c tests/qtest/test-cli.c \
+              tests/qos/qos.c tests/qos/pci.c
+QTEST_BIN  := $(BUILD)/tests/qtest-tests
+
 BENCH_AIO := $(BUILD)/tests/bench-aio
 BENCH_BLOCK := $(BUILD)/tests/bench-block
 
 ALL_C     := $(shell find util aio block devices vmm firmware tests \
                  -name '*.[ch]' 2>/dev/null | sort)
 
-.PHONY: all deps check bench bench-aio bench-block format format-check clean
+.PHONY: all deps check check-qemu bench bench-aio bench-block format \
+        format-check clean
 
 all: minivmm
 
 minivmm: $(BUILD)/minivmm
 	ln -sf $(BUILD)/minivmm $@
 
-$(BUILD)/minivmm: $(VMM_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+$(BUILD)/minivmm: $(MAIN_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(LIB): $(LIB_OBJS)
@@ -80,9 +88,19 @@ $(BUILD)/%.o: %.c
 $(UNIT_BIN): $(UNIT_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
+$(QTEST_BIN): $(QTEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
 # Check forks each test; sanitizer builds run slower, so allow more time.
-check: $(UNIT_BIN) $(BUILD)/minivmm
-	CK_TIMEOUT_MULTIPLIER=$(if $(filter 1,$(SANITIZE)),4,1) $(UNIT_BIN)
+CK_ENV := CK_TIMEOUT_MULTIPLIER=$(if $(filter 1,$(SANITIZE)),4,1)
+
+check: $(UNIT_BIN) $(QTEST_BIN) $(BUILD)/minivmm
+	$(CK_ENV) $(UNIT_BIN)
+	$(CK_ENV) MINIVMM=$(BUILD)/minivmm $(QTEST_BIN)
+
+# The same qtest-driven tests against QEMU (Debian's qemu-system-x86).
+check-qemu: $(QTEST_BIN)
+	$(CK_ENV) QTEST_TARGET=qemu $(QTEST_BIN)
 
 # ---- Benchmarks -----------------------------------------------------------
 $(BENCH_AIO): $(BUILD)/tests/bench/bench-aio.o $(LIB)
@@ -102,7 +120,7 @@ bench-block: $(BENCH_BLOCK)
 
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \
-             linux-libc-dev clang-format fio
+             linux-libc-dev clang-format fio qemu-system-x86
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 deps:

@@ -527,22 +527,29 @@ int pci_host_plug(PciHost *host, PciDevice *dev, uint8_t devfn)
     return 0;
 }
 
+void pci_host_unplug(PciHost *host, PciDevice *dev)
+{
+    for (int b = 0; b < PCI_NUM_BARS; b++) {
+        PciBar *bar = &dev->bars[b];
+
+        if (bar->mapped) {
+            as_remove(host->as, bar->is_io ? AS_PIO : AS_MMIO, bar->mapped_addr,
+                      bar->opaque);
+            bar->mapped = false;
+        }
+    }
+    if (host->devices[dev->devfn] == dev) {
+        host->devices[dev->devfn] = NULL;
+    }
+    dev->host = NULL;
+}
+
 void pci_host_cleanup(PciHost *host)
 {
     for (int i = 0; i < 256; i++) {
-        PciDevice *dev = host->devices[i];
-
-        if (!dev) {
-            continue;
+        if (host->devices[i]) {
+            pci_host_unplug(host, host->devices[i]);
         }
-        for (int b = 0; b < PCI_NUM_BARS; b++) {
-            if (dev->bars[b].mapped) {
-                as_remove(host->as, dev->bars[b].is_io ? AS_PIO : AS_MMIO,
-                          dev->bars[b].mapped_addr, dev->bars[b].opaque);
-                dev->bars[b].mapped = false;
-            }
-        }
-        host->devices[i] = NULL;
     }
     pci_device_cleanup(&host->bridge);
 }

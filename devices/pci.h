@@ -125,7 +125,9 @@ struct PciHost {
 void pci_host_init(PciHost *host, AddressSpace *as);
 /* Plug @dev in at @devfn; -EBUSY if taken. */
 int pci_host_plug(PciHost *host, PciDevice *dev, uint8_t devfn);
-/* Unmap all BARs of all devices (machine teardown). */
+/* Unmap @dev's BARs and take it off the bus. */
+void pci_host_unplug(PciHost *host, PciDevice *dev);
+/* Unplug every device (machine teardown). */
 void pci_host_cleanup(PciHost *host);
 
 /* Configuration space as the guest sees it (mechanism #1 uses these). */

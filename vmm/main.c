@@ -1,176 +1,149 @@
 /*
- * minivmm's command line.
- *
- * Today the binary knows only the event-loop settings; the KVM machine
- * (--kernel, --disk, ...) is being built and is not accepted yet.
+ * minivmm: parse the command line, build the machine, run the main loop
+ * until the guest (or the test client, or a signal) ends it, then drain,
+ * flush and exit.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
-#include "aio/aio.h"
 #include "aio/main-loop.h"
+#include "vmm/board.h"
+#include "vmm/config.h"
+#include "vmm/qtest.h"
 
-#define MINIVMM_VERSION "0.1"
+/* SIGTERM, SIGINT and SIGHUP arrive on a signalfd the main loop watches. */
+typedef struct SignalWatch {
+    int fd;
+    int signo;
+} SignalWatch;
 
-static void usage(FILE *out)
+static void signal_readable(void *opaque)
 {
-    fprintf(out,
-            "Usage: minivmm [options]\n"
-            "\n"
-            "A small KVM virtual machine monitor for block I/O (work in "
-            "progress:\n"
-            "the event loop exists; the machine that boots a guest does not "
-            "yet).\n"
-            "\n"
-            "Event loop:\n"
-            "  --event-loop=io_uring|poll   fd monitor (default: io_uring, "
-            "ppoll if\n"
-            "                               io_uring is unavailable)\n"
-            "  --aio-notify-on-sqe=on|off   wake the main loop when a vCPU "
-            "queues an\n"
-            "                               io_uring request (default on; off "
-            "shows\n"
-            "                               the 500 ms stall)\n"
-            "  --main-loop-timeout-ms=N     longest main-loop sleep (default "
-            "%d;\n"
-            "                               -1 = no cap)\n"
-            "  --check-event-loop           set up the main loop, report it, "
-            "exit\n"
-            "\n"
-            "  -h, --help                   this text\n"
-            "  -V, --version                version\n",
-            MAIN_LOOP_TIMEOUT_MS_DEFAULT);
-}
+    SignalWatch *w = opaque;
+    struct signalfd_siginfo info;
 
-static int parse_on_off(const char *opt, const char *arg, bool *out)
-{
-    if (!strcmp(arg, "on")) {
-        *out = true;
-    } else if (!strcmp(arg, "off")) {
-        *out = false;
-    } else {
-        fprintf(stderr, "minivmm: %s expects on or off, not '%s'\n", opt, arg);
-        return -EINVAL;
+    if (read(w->fd, &info, sizeof(info)) == sizeof(info)) {
+        w->signo = info.ssi_signo;
+        main_loop_quit();
     }
-    return 0;
 }
 
-static int parse_int64(const char *opt, const char *arg, long long min,
-                       long long *out)
+static int signals_block(sigset_t *set)
 {
-    char *end;
-
-    errno = 0;
-    *out = strtoll(arg, &end, 10);
-    if (errno || end == arg || *end || *out < min) {
-        fprintf(stderr, "minivmm: %s expects a number >= %lld, not '%s'\n", opt,
-                min, arg);
-        return -EINVAL;
-    }
-    return 0;
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    /* Before any thread exists, so that every thread inherits the mask. */
+    return pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
-enum {
-    OPT_EVENT_LOOP = 256,
-    OPT_NOTIFY_ON_SQE,
-    OPT_MAIN_LOOP_TIMEOUT,
-    OPT_CHECK_EVENT_LOOP,
-};
+static void qtest_eof(void *opaque)
+{
+    (void)opaque;
+    main_loop_quit(); /* the client hung up: the run is over */
+}
+
+/*
+ * Everything the guest was told is written must be durable when we exit,
+ * not only in the page cache.
+ */
+static void flush_done(void *opaque, int ret)
+{
+    *(int *)opaque = ret;
+}
+
+static void flush_disks(Machine *m)
+{
+    for (int i = 0; i < MAX_DISKS; i++) {
+        BlockBackend *blk = m->blk[i];
+        int ret = 1;
+        BlockRequest req = {
+            .op = BLOCK_OP_FLUSH, .cb = flush_done, .opaque = &ret};
+
+        if (!blk || blk_is_readonly(blk) || blk_submit(blk, &req) < 0) {
+            continue;
+        }
+        blk_drain(blk);
+        if (ret < 0) {
+            fprintf(stderr, "minivmm: flushing %s failed: %s\n", blk_path(blk),
+                    strerror(-ret));
+        }
+    }
+}
 
 int main(int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"event-loop", required_argument, NULL, OPT_EVENT_LOOP},
-        {"aio-notify-on-sqe", required_argument, NULL, OPT_NOTIFY_ON_SQE},
-        {"main-loop-timeout-ms", required_argument, NULL,
-         OPT_MAIN_LOOP_TIMEOUT},
-        {"check-event-loop", no_argument, NULL, OPT_CHECK_EVENT_LOOP},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    MainLoopOptions ml = {.fdmon = AIO_FDMON_AUTO};
-    bool notify_on_sqe = true, check_only = false;
-    long long timeout_ms;
-    int c, ret;
+    MachineConfig cfg;
+    MainLoopOptions ml_opts;
+    SignalWatch sig = {.fd = -1};
+    QtestServer qtest;
+    MachineIrqOps irq;
+    Machine machine;
+    sigset_t set;
+    char err[512];
+    int ret;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
-        switch (c) {
-        case OPT_EVENT_LOOP:
-            if (!strcmp(optarg, "io_uring")) {
-                ml.fdmon = AIO_FDMON_IO_URING;
-            } else if (!strcmp(optarg, "poll")) {
-                ml.fdmon = AIO_FDMON_POLL;
-            } else {
-                fprintf(stderr,
-                        "minivmm: --event-loop expects io_uring or poll, "
-                        "not '%s'\n",
-                        optarg);
-                return 2;
-            }
-            break;
-        case OPT_NOTIFY_ON_SQE:
-            if (parse_on_off("--aio-notify-on-sqe", optarg, &notify_on_sqe)) {
-                return 2;
-            }
-            break;
-        case OPT_MAIN_LOOP_TIMEOUT:
-            if (parse_int64("--main-loop-timeout-ms", optarg, -1,
-                            &timeout_ms)) {
-                return 2;
-            }
-            if (timeout_ms == 0) {
-                fprintf(stderr, "minivmm: --main-loop-timeout-ms must be -1 "
-                                "(no cap) or at least 1\n");
-                return 2;
-            }
-            ml.timeout_ms = timeout_ms;
-            break;
-        case OPT_CHECK_EVENT_LOOP:
-            check_only = true;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("minivmm %s\n", MINIVMM_VERSION);
-            return 0;
-        case ':':
-            fprintf(stderr, "minivmm: option '%s' needs a value (try --help)\n",
-                    argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "minivmm: unknown option '%s' (try --help)\n",
-                    argv[optind - 1]);
-            return 2;
-        }
+    ret = config_parse(&cfg, argc, argv);
+    if (ret != 0) {
+        config_free(&cfg);
+        return ret > 0 ? 0 : 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "minivmm: unexpected argument '%s' (try --help)\n",
-                argv[optind]);
-        return 2;
-    }
-    if (!check_only) {
-        fprintf(stderr, "minivmm: nothing to run yet: the KVM machine is not "
-                        "built (try --check-event-loop)\n");
-        return 2;
-    }
-
-    aio_set_notify_on_sqe(notify_on_sqe);
-    ret = main_loop_init(&ml);
+    signals_block(&set);
+    aio_set_notify_on_sqe(cfg.notify_on_sqe);
+    ml_opts = (MainLoopOptions){.fdmon = cfg.fdmon,
+                                .timeout_ms = cfg.main_loop_timeout_ms};
+    ret = main_loop_init(&ml_opts);
     if (ret < 0) {
         fprintf(stderr, "minivmm: cannot set up the main loop: %s\n",
                 strerror(-ret));
+        config_free(&cfg);
         return 1;
     }
-    printf("event loop: %s, notify-on-sqe %s, main-loop timeout %lld ms\n",
-           aio_context_fdmon_name(main_loop_context()),
-           notify_on_sqe ? "on" : "off", (long long)main_loop_get_timeout_ms());
+    sig.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    aio_set_fd_handler(main_loop_context(), sig.fd, signal_readable, NULL, NULL,
+                       NULL, &sig);
+
+    irq = (MachineIrqOps){.set_level = qtest_server_set_irq,
+                          .send_msi = qtest_server_send_msi,
+                          .opaque = &qtest};
+    ret = machine_create(&machine, &cfg, &irq, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "minivmm: %s\n", err);
+        goto out_loop;
+    }
+    ret = qtest_server_open(&qtest, cfg.qtest_spec, &machine.as, err,
+                            sizeof(err));
+    if (ret == 0) {
+        ret = qtest_server_start(&qtest, qtest_eof, NULL);
+    }
+    if (ret < 0) {
+        fprintf(stderr, "minivmm: %s\n", err);
+        goto out_machine;
+    }
+
+    main_loop_run();
+
+    /* The qtest thread may be waiting for the lock: let it finish. */
+    bql_unlock();
+    qtest_server_stop(&qtest);
+    bql_lock();
+out_machine:
+    flush_disks(&machine);
+    if (cfg.stats) {
+        machine_print_stats(&machine, stderr);
+    }
+    machine_destroy(&machine);
+out_loop:
+    aio_set_fd_handler(main_loop_context(), sig.fd, NULL, NULL, NULL, NULL,
+                       NULL);
+    close(sig.fd);
     main_loop_cleanup();
-    return 0;
+    config_free(&cfg);
+    return ret < 0 ? 1 : 0;
 }

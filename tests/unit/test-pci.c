@@ -6,10 +6,13 @@
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "devices/address-space.h"
+#include "devices/fw-cfg.h"
 #include "devices/memory.h"
 #include "devices/pci.h"
+#include "devices/serial.h"
 #include "tests/qos/pci.h"
 #include "tests/qos/qos-local.h"
 #include "tests/unit/suites.h"
@@ -207,6 +210,13 @@ static void testdev_init(TestDev *t)
     ck_assert_int_eq(pci_host_plug(&host, &t->pci, TESTDEV_DEVFN), 0);
 }
 
+/* The device lives on the test's stack: take it off the bus before return. */
+static void testdev_fini(TestDev *t)
+{
+    pci_host_unplug(&host, &t->pci);
+    pci_device_cleanup(&t->pci);
+}
+
 START_TEST(test_pci_enumeration_and_reset_values)
 {
     TestDev t;
@@ -237,7 +247,7 @@ START_TEST(test_pci_enumeration_and_reset_values)
     as_write(&as, AS_PIO, 0xcf8, 4, (uint32_t)TESTDEV_DEVFN << 8);
     as_read(&as, AS_PIO, 0xcfc, 4, &v);
     ck_assert_uint_eq(v, 0xffffffff);
-    pci_device_cleanup(&t.pci);
+    testdev_fini(&t);
 }
 END_TEST
 
@@ -261,7 +271,7 @@ START_TEST(test_pci_config_address_low_bits_select_byte)
     as_write(&as, AS_PIO, 0xcf8, 2, 0);
     as_read(&as, AS_PIO, 0xcf8, 4, &v);
     ck_assert_uint_eq(v, cfg_addr(TESTDEV_DEVFN, 0) | 2);
-    pci_device_cleanup(&t.pci);
+    testdev_fini(&t);
 }
 END_TEST
 
@@ -316,7 +326,7 @@ START_TEST(test_pci_bar_sizing_and_placement)
     cfg_write(TESTDEV_DEVFN, PCI_COMMAND, 0, 2);
     ck_assert(!as_read(&as, AS_MMIO, 0x100000010ULL, 4, &v));
     ck_assert(!as_read(&as, AS_PIO, 0xc004, 1, &v));
-    pci_device_cleanup(&t.pci);
+    testdev_fini(&t);
 }
 END_TEST
 
@@ -366,7 +376,7 @@ START_TEST(test_pci_capabilities_msi_intx)
     pci_set_intx(&t.pci, 0);
     ck_assert_int_eq(t.irq.level, 0);
     ck_assert(!(cfg_read(TESTDEV_DEVFN, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT));
-    pci_device_cleanup(&t.pci);
+    testdev_fini(&t);
 }
 END_TEST
 
@@ -419,7 +429,7 @@ START_TEST(test_pci_msix_mask_pending_unmask)
     as_write(&as, AS_MMIO, pba, 8, ~0ULL);
     as_read(&as, AS_MMIO, pba, 8, &v);
     ck_assert_uint_eq(v, 0);
-    pci_device_cleanup(&t.pci);
+    testdev_fini(&t);
 }
 END_TEST
 
@@ -456,7 +466,102 @@ START_TEST(test_qos_pci_driver)
     qos_outb(&q, io + 3, 0x5);
     ck_assert_uint_eq(t.io.last_offset, 3);
     ck_assert_uint_eq(qos_readl(&q, mem64 + 8), 0x1008);
-    pci_device_cleanup(&t.pci);
+    testdev_fini(&t);
+}
+END_TEST
+
+/* ---- 8250 UART and fw_cfg
+ * --------------------------------------------------------- */
+
+static uint64_t pio_in(uint16_t port)
+{
+    uint64_t v;
+
+    as_read(&as, AS_PIO, port, 1, &v);
+    return v;
+}
+
+static void pio_out(uint16_t port, uint8_t v)
+{
+    as_write(&as, AS_PIO, port, 1, v);
+}
+
+START_TEST(test_serial)
+{
+    IrqLog irq = {0};
+    Serial uart;
+    int fds[2];
+    char c;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(
+        serial_init(
+            &uart, &as, 0x3f8,
+            (IrqLine){.set_level = irq_record, .opaque = &irq, .gsi = 4},
+            fds[1]),
+        0);
+    /* Output goes straight out; the transmitter is always empty. */
+    pio_out(0x3f8, 'K');
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    ck_assert_int_eq(c, 'K');
+    ck_assert_uint_eq(pio_in(0x3fd) & 0x60, 0x60);
+    /* Enabling the THR-empty interrupt raises IRQ 4; reading IIR acks it. */
+    pio_out(0x3f9, 0x02);
+    ck_assert_int_eq(irq.gsi, 4);
+    ck_assert_int_eq(irq.level, 1);
+    ck_assert_uint_eq(pio_in(0x3fa) & 0x0f, 0x02);
+    ck_assert_int_eq(irq.level, 0);
+    ck_assert_uint_eq(pio_in(0x3fa) & 0x0f, 0x01);
+    /* Divisor latch and scratch registers hold what is written. */
+    pio_out(0x3fb, 0x80);
+    pio_out(0x3f8, 0x01);
+    pio_out(0x3f9, 0x00);
+    ck_assert_uint_eq(pio_in(0x3f8), 0x01);
+    pio_out(0x3fb, 0x03);
+    pio_out(0x3ff, 0xa5);
+    ck_assert_uint_eq(pio_in(0x3ff), 0xa5);
+    /* Loopback: what is sent comes back as received data, with an IRQ. */
+    pio_out(0x3f9, 0x01);
+    pio_out(0x3fc, 0x10);
+    pio_out(0x3f8, 'x');
+    ck_assert_uint_eq(pio_in(0x3fd) & 0x01, 0x01);
+    ck_assert_int_eq(irq.level, 1);
+    ck_assert_uint_eq(pio_in(0x3fa) & 0x0f, 0x04);
+    ck_assert_uint_eq(pio_in(0x3f8), 'x');
+    ck_assert_uint_eq(pio_in(0x3fd) & 0x01, 0);
+    ck_assert_int_eq(irq.level, 0);
+    /* Input from the board; a full FIFO takes no more. */
+    uint8_t many[40];
+    memset(many, 'i', sizeof(many));
+    ck_assert_uint_eq(serial_receive(&uart, many, sizeof(many)),
+                      SERIAL_RX_FIFO);
+    close(fds[0]);
+    close(fds[1]);
+}
+END_TEST
+
+START_TEST(test_fw_cfg)
+{
+    FwCfg fw;
+    uint64_t ram_size = 0;
+    char sig[5] = {0};
+
+    ck_assert_int_eq(fw_cfg_init(&fw, &as, RAM_SIZE, 2), 0);
+    as_write(&as, AS_PIO, 0x510, 2, FW_CFG_SIGNATURE);
+    for (int i = 0; i < 4; i++) {
+        sig[i] = pio_in(0x511);
+    }
+    ck_assert_str_eq(sig, "QEMU");
+    ck_assert_uint_eq(pio_in(0x511), 0); /* past the end */
+    as_write(&as, AS_PIO, 0x510, 2, FW_CFG_RAM_SIZE);
+    for (int i = 0; i < 8; i++) {
+        ram_size |= pio_in(0x511) << (8 * i);
+    }
+    ck_assert_uint_eq(ram_size, RAM_SIZE);
+    as_write(&as, AS_PIO, 0x510, 2, FW_CFG_NB_CPUS);
+    ck_assert_uint_eq(pio_in(0x511), 2);
+    as_write(&as, AS_PIO, 0x510, 2, 0x4242); /* unknown key: no data */
+    ck_assert_uint_eq(pio_in(0x511), 0);
 }
 END_TEST
 
@@ -474,6 +579,8 @@ Suite *pci_suite(void)
     tcase_add_test(tc, test_pci_capabilities_msi_intx);
     tcase_add_test(tc, test_pci_msix_mask_pending_unmask);
     tcase_add_test(tc, test_qos_pci_driver);
+    tcase_add_test(tc, test_serial);
+    tcase_add_test(tc, test_fw_cfg);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,10 @@
+/* Suites of the qtest-driven tests (tests/qtest/main.c runs them). */
+#ifndef MINIVMM_TESTS_QTEST_SUITES_H
+#define MINIVMM_TESTS_QTEST_SUITES_H
+
+#include <check.h>
+
+Suite *protocol_suite(void);
+Suite *cli_suite(void);
+
+#endif

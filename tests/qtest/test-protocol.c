@@ -1,0 +1,129 @@
+/*
+ * The qtest protocol itself, checked against minivmm and (QTEST_TARGET=qemu)
+ * against QEMU: both must give the same replies, byte for byte.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/qos/pci.h"
+#include "tests/qtest/libqtest.h"
+#include "tests/qtest/suites.h"
+
+static QTest *qt;
+
+static void setup(void)
+{
+    qt = qtest_start(qtest_target_from_env(), 64, NULL);
+    ck_assert_ptr_nonnull(qt);
+}
+
+static void teardown(void)
+{
+    if (qt) {
+        ck_assert_int_eq(qtest_quit(qt), 0);
+        qt = NULL;
+    }
+}
+
+/* Send @cmd and compare the whole reply line. */
+#define ck_reply(cmd, expected)                                                \
+    do {                                                                       \
+        char *r_ = qtest_command(qt, "%s", cmd);                               \
+        ck_assert_str_eq(r_, expected);                                        \
+        free(r_);                                                              \
+    } while (0)
+
+START_TEST(test_reply_formats)
+{
+    /* MMIO to RAM: writes answer OK, reads 16 hex digits. */
+    ck_reply("writel 0x1000 0x12345678", "OK");
+    ck_reply("readl 0x1000", "OK 0x0000000012345678");
+    ck_reply("readb 0x1001", "OK 0x0000000000000056");
+    ck_reply("writeq 0x1008 0x1122334455667788", "OK");
+    ck_reply("readq 0x1008", "OK 0x1122334455667788");
+    ck_reply("readw 0x100e", "OK 0x0000000000001122");
+    /* Bulk: hex and base64 both ways, memset. */
+    ck_reply("write 0x2000 4 0xdeadbeef", "OK");
+    ck_reply("read 0x2000 4", "OK 0xdeadbeef");
+    ck_reply("b64read 0x2000 4", "OK 3q2+7w==");
+    ck_reply("b64write 0x2004 3 AQID", "OK");
+    ck_reply("read 0x2004 3", "OK 0x010203");
+    ck_reply("memset 0x2000 8 0x41", "OK");
+    ck_reply("b64read 0x2000 8", "OK QUFBQUFBQUE=");
+    ck_reply("endianness", "OK little");
+    /* Port I/O: at least 4 hex digits on input. */
+    ck_reply("outl 0xcf8 0x80000000", "OK");
+    ck_reply("inl 0xcf8", "OK 0x80000000");
+    ck_reply("inb 0x511", "OK 0x0000");
+    /* PCI mechanism #1: the Q35 host bridge at 00:00.0. */
+    ck_reply("inl 0xcfc", "OK 0x29c08086");
+    ck_reply("inw 0xcfe", "OK 0x29c0");
+    /* Unknown commands. */
+    ck_reply("frobnicate 1 2", "FAIL Unknown command 'frobnicate'");
+}
+END_TEST
+
+START_TEST(test_fw_cfg_and_pci_scan)
+{
+    Qos *q = &qt->qos;
+    QPciDevice d;
+
+    ck_assert_uint_eq(q->ram_size, 64 << 20);
+    qos_outw(q, 0x510, 0);
+    ck_assert_uint_eq(qos_inb(q, 0x511), 'Q');
+    ck_assert_uint_eq(qos_inb(q, 0x511), 'E');
+    ck_assert(qpci_find(q, 0x8086, 0x29c0, 0, &d));
+    ck_assert_uint_eq(d.devfn, 0);
+}
+END_TEST
+
+/* minivmm only: bad arguments get a FAIL line instead of a crash. */
+START_TEST(test_bad_arguments_fail_cleanly)
+{
+    char *r;
+
+    if (qt->target == QTEST_QEMU) {
+        return; /* QEMU asserts on these: not a comparison point */
+    }
+    for (const char *const *c =
+             (const char *const[]){"readl", "readl zzz", "outb 0x10000 1",
+                                   "write 0x0 4 deadbeef",
+                                   "b64write 0x0 4 !!!!", "read 0x0 0",
+                                   "memset 0x0", "inq 0x10", NULL};
+         *c; c++) {
+        r = qtest_command(qt, "%s", *c);
+        ck_assert_msg(!strncmp(r, "FAIL", 4), "'%s' -> '%s'", *c, r);
+        free(r);
+    }
+    ck_reply("readl 0x1000", "OK 0x0000000000000000"); /* still serving */
+    /* Outside RAM and devices: all-ones, and writes vanish. */
+    ck_reply("writel 0xd0000000 0x1", "OK");
+    ck_reply("readl 0xd0000000", "OK 0x00000000ffffffff");
+}
+END_TEST
+
+START_TEST(test_sigterm_exits_cleanly)
+{
+    if (qt->target == QTEST_QEMU) {
+        return;
+    }
+    ck_assert_int_eq(qtest_kill_term(qt), 0);
+    qt = NULL;
+}
+END_TEST
+
+Suite *protocol_suite(void)
+{
+    Suite *s = suite_create("qtest-protocol");
+    TCase *tc = tcase_create("protocol");
+
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_reply_formats);
+    tcase_add_test(tc, test_fw_cfg_and_pci_scan);
+    tcase_add_test(tc, test_bad_arguments_fail_cleanly);
+    tcase_add_test(tc, test_sigterm_exits_cleanly);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,67 @@
+/*
+ * The board: the machine's devices, created in one visible order from a
+ * MachineConfig. Nothing here knows the accelerator: interrupts go through
+ * the MachineIrqOps it provides (KVM's irqchip, or qtest's socket).
+ *
+ *   RAM at 0 ................................ --memory
+ *   PCI host bridge (0xCF8/0xCFC) ........... 00:00.0
+ *   virtio-blk disks ........................ 00:02.0, 00:03.0, ... in order
+ *   AHCI (ICH9), SATA disks on ports 0..5 ... 00:1f.2
+ *   8250 UART COM1 (0x3F8, IRQ 4)
+ *   fw_cfg (0x510/0x511)
+ */
+#ifndef MINIVMM_VMM_BOARD_H
+#define MINIVMM_VMM_BOARD_H
+
+#include <stdio.h>
+
+#include "aio/iothread.h"
+#include "block/block.h"
+#include "devices/address-space.h"
+#include "devices/fw-cfg.h"
+#include "devices/memory.h"
+#include "devices/pci.h"
+#include "devices/serial.h"
+#include "vmm/config.h"
+
+typedef struct MachineIrqOps {
+    void (*set_level)(void *opaque, int gsi, int level);
+    void (*send_msi)(void *opaque, uint64_t addr, uint32_t data);
+    void *opaque;
+} MachineIrqOps;
+
+typedef struct Machine {
+    const MachineConfig *cfg;
+    GuestMemory ram;
+    AddressSpace as;
+    PciHost pci;
+    Serial serial;
+    FwCfg fw_cfg;
+    MsiSink msi;
+    MachineIrqOps irq;
+    IOThread *iothreads[MAX_IOTHREADS];
+    BlockBackend *blk[MAX_DISKS];
+    struct AhciState *ahci;
+    struct VirtioBlk *virtio[MAX_DISKS];
+    int nvirtio;
+} Machine;
+
+/* The PCI INTA# of a slot, swizzled over GSIs 16..19 as the MP table says. */
+static inline int board_pci_gsi(int slot)
+{
+    return 16 + slot % 4;
+}
+
+/*
+ * Build the machine. Call with the big lock held, main loop initialised.
+ * Returns 0 or -errno with one line of explanation in @err.
+ */
+int machine_create(Machine *m, const MachineConfig *cfg,
+                   const MachineIrqOps *irq, char *err, size_t errlen);
+
+/* Drain all I/O, flush the disks, destroy devices, stop IOThreads. */
+void machine_destroy(Machine *m);
+
+void machine_print_stats(Machine *m, FILE *out);
+
+#endif

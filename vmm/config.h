@@ -1,0 +1,58 @@
+/*
+ * What the user asked for: the machine's configuration, filled in from the
+ * command line by vmm/options.c and turned into a machine by vmm/board.c.
+ */
+#ifndef MINIVMM_VMM_CONFIG_H
+#define MINIVMM_VMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "aio/aio.h"
+
+#define MAX_DISKS         12
+#define MAX_IOTHREADS     8
+#define MAX_SATA_PORTS    6
+#define MAX_VIRTIO_QUEUES 8
+
+typedef enum DiskKind { DISK_SATA, DISK_VIRTIO } DiskKind;
+
+typedef struct DiskConfig {
+    DiskKind kind;
+    char *path;
+    char *block_opts; /* "aio=...,cache=...,readonly=..." for block/ */
+    char *serial;     /* NULL: the device's default */
+    char *model;      /* SATA only */
+    char *fwrev;      /* SATA only */
+    int iothread;     /* virtio: -1 = main loop */
+    int queues;       /* virtio */
+} DiskConfig;
+
+typedef enum Accel { ACCEL_KVM, ACCEL_QTEST } Accel;
+
+typedef struct MachineConfig {
+    Accel accel;
+    char *qtest_spec; /* "unix:PATH[,server]" */
+    uint64_t ram_size;
+    int cpus;
+    char *kernel, *initrd, *append;
+    DiskConfig disks[MAX_DISKS];
+    int ndisks;
+    int iothreads;
+    AioPollParams iothread_poll;
+    char *serial; /* "stdio", "file:PATH" or "none" */
+    AioFdmonKind fdmon;
+    bool notify_on_sqe;
+    int64_t main_loop_timeout_ms;
+    bool stats;
+    char *dump_dtb;
+} MachineConfig;
+
+/*
+ * Parse argv into @cfg. Returns 0 to run, 1 when the work is done (--help,
+ * --version), or -EINVAL after printing one line of error to stderr.
+ */
+int config_parse(MachineConfig *cfg, int argc, char **argv);
+void config_free(MachineConfig *cfg);
+
+#endif

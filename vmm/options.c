@@ -1,0 +1,387 @@
+/*
+ * The command line. Every mistake gets one line on stderr naming the option
+ * and a non-zero exit; nothing is guessed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "aio/main-loop.h"
+#include "vmm/config.h"
+
+#define MINIVMM_VERSION "0.2"
+
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "Usage: minivmm --accel qtest --qtest unix:PATH[,server] [options]\n"
+        "\n"
+        "A small virtual machine monitor for block I/O. Today it runs the "
+        "qtest\n"
+        "accelerator: a test client drives the machine's devices over QEMU's "
+        "qtest\n"
+        "protocol. The KVM accelerator (booting a guest kernel) is being "
+        "built.\n"
+        "\n"
+        "Machine:\n"
+        "  --accel qtest              the accelerator (only qtest for now)\n"
+        "  --qtest unix:PATH[,server] connect to the client at PATH, or listen "
+        "there\n"
+        "  --memory SIZE              guest RAM, e.g. 256M or 1G (default "
+        "256M)\n"
+        "  --disk sata:PATH[,opts]    an AHCI disk on the next free port (up "
+        "to 6);\n"
+        "                             opts: serial=S, model=M, fwrev=F, and "
+        "block opts\n"
+        "  --disk virtio:PATH[,opts]  a virtio-blk disk; opts: iothread=N "
+        "(default:\n"
+        "                             main loop), queues=N (default 1), "
+        "serial=S,\n"
+        "                             and block opts\n"
+        "                             block opts: aio=io_uring|threads,\n"
+        "                             cache=none|writeback, readonly=on|off\n"
+        "                             PATH may be null://SIZE (reads zeros, "
+        "drops\n"
+        "                             writes); it cannot contain a comma\n"
+        "  --iothreads N              start N IOThreads (default 0)\n"
+        "  --iothread-poll-max-ns N   IOThread adaptive polling limit (default "
+        "%d)\n"
+        "\n"
+        "Event loop:\n"
+        "  --event-loop io_uring|poll fd monitor (default io_uring, ppoll if\n"
+        "                             io_uring is unavailable)\n"
+        "  --aio-notify-on-sqe on|off wake the main loop when a vCPU queues "
+        "an\n"
+        "                             io_uring request (default on; off shows "
+        "the\n"
+        "                             500 ms stall)\n"
+        "  --main-loop-timeout-ms N   longest main-loop sleep (default %d; -1: "
+        "none)\n"
+        "\n"
+        "  --stats                    print block statistics at exit\n"
+        "  -h, --help                 this text\n"
+        "  -V, --version              version\n",
+        AIO_POLL_MAX_NS_DEFAULT, MAIN_LOOP_TIMEOUT_MS_DEFAULT);
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line on stderr; returns -EINVAL for the caller to pass up. */
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("minivmm: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return -EINVAL;
+}
+
+static int parse_long(const char *opt, const char *arg, long long min,
+                      long long max, long long *out)
+{
+    char *end;
+
+    errno = 0;
+    *out = strtoll(arg, &end, 10);
+    if (errno || end == arg || *end || *out < min || *out > max) {
+        fprintf(stderr,
+                "minivmm: %s expects a number from %lld to %lld, "
+                "not '%s'\n",
+                opt, min, max, arg);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int parse_size(const char *opt, const char *arg, uint64_t *out)
+{
+    unsigned long long v;
+    char *end;
+
+    errno = 0;
+    v = strtoull(arg, &end, 10);
+    if (errno || end == arg || arg[0] == '-') {
+        return fail("%s expects a size such as 256M or 1G, not '%s'", opt, arg);
+    }
+    switch (*end) {
+    case 'G':
+    case 'g':
+        v <<= 10;
+        /* fall through */
+    case 'M':
+    case 'm':
+        v <<= 10;
+        /* fall through */
+    case 'K':
+    case 'k':
+        v <<= 10;
+        end++;
+        break;
+    }
+    if (*end || v == 0) {
+        return fail("%s expects a size such as 256M or 1G, not '%s'", opt, arg);
+    }
+    *out = v;
+    return 0;
+}
+
+/* Append "key=value" to a comma-separated list. */
+static void opts_append(char **list, const char *kv)
+{
+    size_t old = *list ? strlen(*list) : 0;
+    char *s = realloc(*list, old + strlen(kv) + 2);
+
+    if (!s) {
+        abort();
+    }
+    if (old) {
+        s[old++] = ',';
+    }
+    strcpy(s + old, kv);
+    *list = s;
+}
+
+/* "sata:PATH,k=v,..." or "virtio:PATH,k=v,...". */
+static int parse_disk(const char *arg, DiskConfig *d)
+{
+    const char *colon = strchr(arg, ':');
+    char *copy, *save = NULL, *item;
+    long long n;
+    int ret = 0;
+
+    *d = (DiskConfig){.iothread = -1, .queues = 1};
+    if (colon && !strncmp(arg, "sata:", 5)) {
+        d->kind = DISK_SATA;
+    } else if (colon && !strncmp(arg, "virtio:", 7)) {
+        d->kind = DISK_VIRTIO;
+    } else {
+        return fail("--disk expects sata:PATH or virtio:PATH, not '%s'", arg);
+    }
+    copy = strdup(colon + 1);
+    item = strtok_r(copy, ",", &save);
+    if (!item || !*item) {
+        free(copy);
+        return fail("--disk %s: no path", arg);
+    }
+    d->path = strdup(item);
+    while (!ret && (item = strtok_r(NULL, ",", &save))) {
+        char *eq = strchr(item, '=');
+        const char *val = eq ? eq + 1 : "";
+
+        if (!eq) {
+            ret = fail("--disk: '%s' is not key=value (in %s)", item, arg);
+        } else if (!strncmp(item, "serial=", 7)) {
+            d->serial = strdup(val);
+        } else if (d->kind == DISK_SATA && !strncmp(item, "model=", 6)) {
+            d->model = strdup(val);
+        } else if (d->kind == DISK_SATA && !strncmp(item, "fwrev=", 6)) {
+            d->fwrev = strdup(val);
+        } else if (d->kind == DISK_VIRTIO && !strncmp(item, "iothread=", 9)) {
+            ret = parse_long("--disk iothread=", val, 0, MAX_IOTHREADS - 1, &n);
+            d->iothread = n;
+        } else if (d->kind == DISK_VIRTIO && !strncmp(item, "queues=", 7)) {
+            ret = parse_long("--disk queues=", val, 1, MAX_VIRTIO_QUEUES, &n);
+            d->queues = n;
+        } else if (!strncmp(item, "aio=", 4) || !strncmp(item, "cache=", 6) ||
+                   !strncmp(item, "readonly=", 9)) {
+            opts_append(&d->block_opts, item); /* checked by block/ */
+        } else {
+            *eq = '\0';
+            ret = fail("--disk: unknown option '%s' for a %s disk", item,
+                       d->kind == DISK_SATA ? "sata" : "virtio");
+        }
+    }
+    free(copy);
+    return ret;
+}
+
+enum {
+    OPT_ACCEL = 256,
+    OPT_QTEST,
+    OPT_MEMORY,
+    OPT_DISK,
+    OPT_IOTHREADS,
+    OPT_POLL_MAX,
+    OPT_EVENT_LOOP,
+    OPT_NOTIFY_ON_SQE,
+    OPT_MAIN_LOOP_TIMEOUT,
+    OPT_STATS,
+};
+
+int config_parse(MachineConfig *cfg, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"accel", required_argument, NULL, OPT_ACCEL},
+        {"qtest", required_argument, NULL, OPT_QTEST},
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"disk", required_argument, NULL, OPT_DISK},
+        {"iothreads", required_argument, NULL, OPT_IOTHREADS},
+        {"iothread-poll-max-ns", required_argument, NULL, OPT_POLL_MAX},
+        {"event-loop", required_argument, NULL, OPT_EVENT_LOOP},
+        {"aio-notify-on-sqe", required_argument, NULL, OPT_NOTIFY_ON_SQE},
+        {"main-loop-timeout-ms", required_argument, NULL,
+         OPT_MAIN_LOOP_TIMEOUT},
+        {"stats", no_argument, NULL, OPT_STATS},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    long long n;
+    int c;
+
+    *cfg = (MachineConfig){
+        .accel = ACCEL_KVM,
+        .ram_size = 256ULL << 20,
+        .cpus = 1,
+        .fdmon = AIO_FDMON_AUTO,
+        .notify_on_sqe = true,
+        .main_loop_timeout_ms = MAIN_LOOP_TIMEOUT_MS_DEFAULT,
+        .iothread_poll = {.max_ns = AIO_POLL_MAX_NS_DEFAULT},
+    };
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
+        switch (c) {
+        case OPT_ACCEL:
+            if (!strcmp(optarg, "qtest")) {
+                cfg->accel = ACCEL_QTEST;
+            } else if (!strcmp(optarg, "kvm")) {
+                cfg->accel = ACCEL_KVM;
+            } else {
+                return fail("--accel expects kvm or qtest, not '%s'", optarg);
+            }
+            break;
+        case OPT_QTEST:
+            if (strncmp(optarg, "unix:", 5) != 0 || !optarg[5]) {
+                return fail("--qtest expects unix:PATH[,server], not '%s'",
+                            optarg);
+            }
+            free(cfg->qtest_spec);
+            cfg->qtest_spec = strdup(optarg);
+            break;
+        case OPT_MEMORY:
+            if (parse_size("--memory", optarg, &cfg->ram_size)) {
+                return -EINVAL;
+            }
+            if (cfg->ram_size < (16ULL << 20) || cfg->ram_size > (3ULL << 30)) {
+                return fail("--memory must be from 16M to 3G, not '%s'",
+                            optarg);
+            }
+            break;
+        case OPT_DISK:
+            if (cfg->ndisks == MAX_DISKS) {
+                return fail("at most %d disks", MAX_DISKS);
+            }
+            if (parse_disk(optarg, &cfg->disks[cfg->ndisks++])) {
+                return -EINVAL;
+            }
+            break;
+        case OPT_IOTHREADS:
+            if (parse_long("--iothreads", optarg, 0, MAX_IOTHREADS, &n)) {
+                return -EINVAL;
+            }
+            cfg->iothreads = n;
+            break;
+        case OPT_POLL_MAX:
+            if (parse_long("--iothread-poll-max-ns", optarg, 0, 1000000000,
+                           &n)) {
+                return -EINVAL;
+            }
+            cfg->iothread_poll.max_ns = n;
+            break;
+        case OPT_EVENT_LOOP:
+            if (!strcmp(optarg, "io_uring")) {
+                cfg->fdmon = AIO_FDMON_IO_URING;
+            } else if (!strcmp(optarg, "poll")) {
+                cfg->fdmon = AIO_FDMON_POLL;
+            } else {
+                return fail("--event-loop expects io_uring or poll, not "
+                            "'%s'",
+                            optarg);
+            }
+            break;
+        case OPT_NOTIFY_ON_SQE:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                return fail("--aio-notify-on-sqe expects on or off, not "
+                            "'%s'",
+                            optarg);
+            }
+            cfg->notify_on_sqe = !strcmp(optarg, "on");
+            break;
+        case OPT_MAIN_LOOP_TIMEOUT:
+            if (parse_long("--main-loop-timeout-ms", optarg, -1, 3600000, &n)) {
+                return -EINVAL;
+            }
+            if (n == 0) {
+                return fail("--main-loop-timeout-ms must be -1 (no cap) or "
+                            "at least 1");
+            }
+            cfg->main_loop_timeout_ms = n;
+            break;
+        case OPT_STATS:
+            cfg->stats = true;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        case 'V':
+            printf("minivmm %s\n", MINIVMM_VERSION);
+            return 1;
+        case ':':
+            return fail("option '%s' needs a value (try --help)",
+                        argv[optind - 1]);
+        default:
+            return fail("unknown option '%s' (try --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) {
+        return fail("unexpected argument '%s' (try --help)", argv[optind]);
+    }
+    /* Cross-checks that need the whole command line. */
+    if (cfg->accel == ACCEL_KVM) {
+        return fail("the KVM accelerator is not built yet: use --accel "
+                    "qtest");
+    }
+    if (cfg->accel == ACCEL_QTEST && !cfg->qtest_spec) {
+        return fail("--accel qtest needs --qtest unix:PATH");
+    }
+    for (int i = 0, sata = 0; i < cfg->ndisks; i++) {
+        DiskConfig *d = &cfg->disks[i];
+
+        if (d->kind == DISK_SATA && ++sata > MAX_SATA_PORTS) {
+            return fail("at most %d sata disks (one per AHCI port)",
+                        MAX_SATA_PORTS);
+        }
+        if (d->kind == DISK_VIRTIO && d->iothread >= cfg->iothreads) {
+            return fail("--disk %s: iothread=%d does not exist (see "
+                        "--iothreads)",
+                        d->path, d->iothread);
+        }
+    }
+    return 0;
+}
+
+void config_free(MachineConfig *cfg)
+{
+    for (int i = 0; i < cfg->ndisks; i++) {
+        free(cfg->disks[i].path);
+        free(cfg->disks[i].block_opts);
+        free(cfg->disks[i].serial);
+        free(cfg->disks[i].model);
+        free(cfg->disks[i].fwrev);
+    }
+    free(cfg->qtest_spec);
+    free(cfg->kernel);
+    free(cfg->initrd);
+    free(cfg->append);
+    free(cfg->serial);
+    free(cfg->dump_dtb);
+    memset(cfg, 0, sizeof(*cfg));
+}
