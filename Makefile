@@ -35,7 +35,11 @@ BLOCK_SRCS := block/block.c block/open.c block/bounce.c block/iov.c \
               block/raw-uring.c block/raw-threads.c block/null.c \
               block/stats.c block/inject.c
 DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
-             devices/serial.c devices/fw-cfg.c
+             devices/serial.c devices/fw-cfg.c \
+             devices/ahci.c devices/ahci-regs.c devices/ahci-cmd.c \
+             devices/ahci-fis.c devices/ata-identify.c \
+             devices/virtqueue.c devices/virtio-pci.c \
+             devices/virtio-pci-regs.c devices/virtio-blk.c
 VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c
 MAIN_SRCS := vmm/main.c
 
@@ -43,16 +47,23 @@ LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS) $(BLOCK_SRCS) $(DEV_SRCS) $(VMM_SRCS)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libminivmm.a
 
-QOS_SRCS  := tests/qos/qos.c tests/qos/qos-local.c tests/qos/pci.c
+QOS_SRCS  := tests/qos/qos.c tests/qos/qos-local.c tests/qos/pci.c \
+             tests/qos/ahci.c tests/qos/virtio.c tests/qos/virtio-blk.c
 UNIT_SRCS := tests/unit/main.c tests/unit/test-aio.c tests/unit/test-pci.c \
              tests/unit/test-block.c \
+             tests/unit/test-ahci.c tests/unit/test-ahci-bad.c \
+             tests/unit/ahci-machine.c \
+             tests/unit/test-virtio-blk.c tests/unit/test-virtio-blk-hostile.c \
+             tests/unit/vblk-machine.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
 
 QTEST_SRCS := tests/qtest/main.c tests/qtest/libqtest.c \
               tests/qtest/test-protocol.c tests/qtest/test-cli.c \
-              tests/qos/qos.c tests/qos/pci.c
+              tests/qtest/test-devices.c \
+              tests/qos/qos.c tests/qos/pci.c tests/qos/ahci.c \
+              tests/qos/virtio.c tests/qos/virtio-blk.c
 QTEST_BIN  := $(BUILD)/tests/qtest-tests
 
 BENCH_AIO := $(BUILD)/tests/bench-aio

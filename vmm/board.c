@@ -4,7 +4,13 @@
 #include <unistd.h>
 
 #include "aio/main-loop.h"
+#include "devices/ahci.h"
+#include "devices/virtio-blk.h"
 #include "vmm/board.h"
+
+#define PCI_SLOT_AHCI     0x1f
+#define AHCI_DEVFN        PCI_DEVFN(PCI_SLOT_AHCI, 2)
+#define VIRTIO_FIRST_SLOT 2
 
 static void board_irq_set(void *opaque, int gsi, int level)
 {
@@ -51,6 +57,48 @@ static int open_disks(Machine *m, char *err, size_t errlen)
     return 0;
 }
 
+/* The disks' devices, in command-line order. */
+static int create_disk_devices(Machine *m, char *err, size_t errlen)
+{
+    int sata_port = 0, slot = VIRTIO_FIRST_SLOT;
+    int ret;
+
+    for (int i = 0; i < m->cfg->ndisks; i++) {
+        const DiskConfig *d = &m->cfg->disks[i];
+
+        if (d->kind == DISK_SATA) {
+            AhciDiskOptions opts = {
+                .serial = d->serial, .model = d->model, .fwrev = d->fwrev};
+
+            ret = ahci_attach_disk(m->ahci, sata_port++, m->blk[i], &opts);
+        } else {
+            VirtioBlkOptions opts = {.num_queues = d->queues,
+                                     .serial = d->serial};
+
+            for (int q = 0; q < d->queues; q++) {
+                opts.ctx[q] =
+                    d->iothread >= 0
+                        ? iothread_get_context(m->iothreads[d->iothread])
+                        : NULL; /* the main loop */
+            }
+            ret = virtio_blk_create(&m->virtio[m->nvirtio], &m->pci,
+                                    PCI_DEVFN(slot, 0), &m->ram, &m->msi,
+                                    board_irq_line(m, board_pci_gsi(slot)),
+                                    m->blk[i], &opts);
+            if (ret == 0) {
+                m->nvirtio++;
+                slot++;
+            }
+        }
+        if (ret < 0) {
+            snprintf(err, errlen, "%s: cannot create its device: %s", d->path,
+                     strerror(-ret));
+            return ret;
+        }
+    }
+    return 0;
+}
+
 int machine_create(Machine *m, const MachineConfig *cfg,
                    const MachineIrqOps *irq, char *err, size_t errlen)
 {
@@ -73,9 +121,21 @@ int machine_create(Machine *m, const MachineConfig *cfg,
                 board_irq_line(m, SERIAL_COM1_IRQ), STDOUT_FILENO);
     fw_cfg_init(&m->fw_cfg, &m->as, cfg->ram_size, cfg->cpus);
 
+    /* Q35 always has its AHCI controller, with or without disks. */
+    ret = ahci_create(&m->ahci, &m->pci, AHCI_DEVFN, &m->ram, &m->msi,
+                      board_irq_line(m, board_pci_gsi(PCI_SLOT_AHCI)));
+    if (ret < 0) {
+        snprintf(err, errlen, "cannot create the AHCI controller: %s",
+                 strerror(-ret));
+        machine_destroy(m);
+        return ret;
+    }
     ret = start_iothreads(m, err, errlen);
     if (ret == 0) {
         ret = open_disks(m, err, errlen);
+    }
+    if (ret == 0) {
+        ret = create_disk_devices(m, err, errlen);
     }
     if (ret < 0) {
         machine_destroy(m);
@@ -86,6 +146,16 @@ int machine_create(Machine *m, const MachineConfig *cfg,
 
 void machine_destroy(Machine *m)
 {
+    /* Devices first: they drain their requests before the disks close. */
+    for (int i = 0; i < m->nvirtio; i++) {
+        virtio_blk_destroy(m->virtio[i]);
+        m->virtio[i] = NULL;
+    }
+    m->nvirtio = 0;
+    if (m->ahci) {
+        ahci_destroy(m->ahci);
+        m->ahci = NULL;
+    }
     for (int i = 0; i < MAX_DISKS; i++) {
         if (m->blk[i]) {
             blk_close(m->blk[i]);

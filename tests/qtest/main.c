@@ -15,6 +15,7 @@ int main(void)
 
     printf("qtest target: %s\n", qtest_target_name(qtest_target_from_env()));
     sr = srunner_create(protocol_suite());
+    srunner_add_suite(sr, devices_suite());
     if (qtest_target_from_env() == QTEST_MINIVMM) {
         srunner_add_suite(sr, cli_suite());
     }

@@ -6,5 +6,6 @@
 
 Suite *protocol_suite(void);
 Suite *cli_suite(void);
+Suite *devices_suite(void);
 
 #endif

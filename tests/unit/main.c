@@ -14,6 +14,8 @@ int main(void)
     SRunner *sr = srunner_create(aio_suite());
     srunner_add_suite(sr, block_suite());
     srunner_add_suite(sr, pci_suite());
+    srunner_add_suite(sr, ahci_suite());
+    srunner_add_suite(sr, virtio_blk_suite());
     int failed;
 
     srunner_run_all(sr, CK_NORMAL);

@@ -7,5 +7,7 @@
 Suite *aio_suite(void);
 Suite *block_suite(void);
 Suite *pci_suite(void);
+Suite *ahci_suite(void);
+Suite *virtio_blk_suite(void);
 
 #endif

@@ -1,0 +1,161 @@
+/*
+ * ATA tables: the IDENTIFY DEVICE page, transfer modes, command names.
+ * Word numbers follow ATA8-ACS, 7.16 (IDENTIFY DEVICE data).
+ */
+#include <string.h>
+
+#include "devices/ata.h"
+#include "util/compiler.h"
+
+static bool ata_string_ok(const char *s, size_t max)
+{
+    size_t len = strlen(s);
+
+    if (len > max) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < 0x20 || s[i] > 0x7e) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool ata_device_init(AtaDevice *dev, uint64_t sectors, const char *serial,
+                     const char *model, const char *fwrev)
+{
+    if (!ata_string_ok(serial, ATA_SERIAL_LEN) ||
+        !ata_string_ok(model, ATA_MODEL_LEN) ||
+        !ata_string_ok(fwrev, ATA_FWREV_LEN)) {
+        return false;
+    }
+    memset(dev, 0, sizeof(*dev));
+    dev->sectors = sectors;
+    strcpy(dev->serial, serial);
+    strcpy(dev->model, model);
+    strcpy(dev->fwrev, fwrev);
+    dev->write_cache = true;
+    dev->xfer_mode = ATA_XFER_UDMA(6);
+    return true;
+}
+
+/*
+ * ATA strings are space-padded and stored two characters per word with the
+ * first character in the high byte, so a little-endian host reading the
+ * page as bytes sees each pair swapped.
+ */
+static void put_string(uint16_t *words, const char *s, size_t chars)
+{
+    size_t len = strlen(s);
+
+    for (size_t i = 0; i < chars; i += 2) {
+        uint8_t hi = i < len ? s[i] : ' ';
+        uint8_t lo = i + 1 < len ? s[i + 1] : ' ';
+
+        words[i / 2] = (uint16_t)(hi << 8 | lo);
+    }
+}
+
+void ata_identify(const AtaDevice *dev, uint16_t w[256])
+{
+    uint64_t lba28 =
+        dev->sectors < ATA_LBA28_MAX ? dev->sectors : ATA_LBA28_MAX;
+    uint16_t mwdma_sel = 0, udma_sel = 0;
+    uint8_t sum = 0;
+
+    if ((dev->xfer_mode & 0xf8) == ATA_XFER_MWDMA(0)) {
+        mwdma_sel = 1u << (8 + (dev->xfer_mode & 7));
+    } else if ((dev->xfer_mode & 0xf8) == ATA_XFER_UDMA(0)) {
+        udma_sel = 1u << (8 + (dev->xfer_mode & 7));
+    }
+
+    memset(w, 0, 512);
+    w[0] = 0x0040; /* fixed (non-removable) ATA device */
+    /* The CHS words a large LBA disk reports (ATA8-ACS: 16383/16/63). */
+    w[1] = 16383;
+    w[3] = 16;
+    w[6] = 63;
+    put_string(&w[10], dev->serial, ATA_SERIAL_LEN);
+    put_string(&w[23], dev->fwrev, ATA_FWREV_LEN);
+    put_string(&w[27], dev->model, ATA_MODEL_LEN);
+    w[47] = 0x8000;            /* no READ/WRITE MULTIPLE */
+    w[49] = 1u << 9 | 1u << 8; /* LBA, DMA */
+    w[50] = 0x4000;            /* fixed: bit 14 set */
+    w[53] = 1u << 2 | 1u << 1; /* words 64-70 and 88 are valid */
+    w[60] = (uint16_t)lba28;
+    w[61] = (uint16_t)(lba28 >> 16);
+    w[63] = 0x0007 | mwdma_sel; /* MWDMA 0-2 */
+    w[64] = 0x0003;             /* PIO 3-4 */
+    w[65] = w[66] = w[67] = w[68] = 120;
+    w[75] = ATA_NCQ_DEPTH - 1;
+    w[76] = 1u << 8 | 1u << 2 | 1u << 1; /* NCQ; SATA Gen1 and Gen2 */
+    w[80] = 0x01f0;                      /* ATA/ATAPI-4 to ATA8-ACS */
+    w[82] = 1u << 5;                     /* volatile write cache */
+    w[83] = 1u << 14 | 1u << 13 | 1u << 12 | 1u << 10; /* FLUSH (EXT), LBA48 */
+    w[84] = 1u << 14 | 1u << 6;                        /* WRITE DMA FUA EXT */
+    w[85] = dev->write_cache ? 1u << 5 : 0;
+    w[86] = 1u << 13 | 1u << 12 | 1u << 10;
+    w[87] = 1u << 14 | 1u << 6;
+    w[88] = 0x007f | udma_sel; /* UDMA 0-6 */
+    w[100] = (uint16_t)dev->sectors;
+    w[101] = (uint16_t)(dev->sectors >> 16);
+    w[102] = (uint16_t)(dev->sectors >> 32);
+    w[103] = (uint16_t)(dev->sectors >> 48);
+    w[106] = 0x4000; /* valid; one 512-byte logical sector per physical */
+    w[217] = 1;      /* non-rotating medium */
+
+    /* Word 255: signature A5h, then a byte that makes all 512 sum to 0. */
+    w[255] = 0x00a5;
+    for (int i = 0; i < 255; i++) {
+        sum += (uint8_t)w[i] + (uint8_t)(w[i] >> 8);
+    }
+    sum += 0xa5;
+    w[255] |= (uint16_t)((uint8_t)-sum) << 8;
+}
+
+bool ata_xfer_mode_supported(uint8_t mode)
+{
+    switch (mode & 0xf8) {
+    case 0x00:
+        return mode <= ATA_XFER_PIO_NO_IORDY;
+    case ATA_XFER_PIO(0):
+        return (mode & 7) <= 4;
+    case ATA_XFER_MWDMA(0):
+        return (mode & 7) <= 2;
+    case ATA_XFER_UDMA(0):
+        return (mode & 7) <= 6;
+    default:
+        return false;
+    }
+}
+
+const char *ata_command_name(uint8_t command)
+{
+    static const struct {
+        uint8_t command;
+        const char *name;
+    } names[] = {
+        {ATA_CMD_READ_NATIVE_MAX_EXT, "READ NATIVE MAX ADDRESS EXT"},
+        {ATA_CMD_READ_DMA_EXT, "READ DMA EXT"},
+        {ATA_CMD_WRITE_DMA_EXT, "WRITE DMA EXT"},
+        {ATA_CMD_WRITE_DMA_FUA_EXT, "WRITE DMA FUA EXT"},
+        {ATA_CMD_READ_FPDMA_QUEUED, "READ FPDMA QUEUED"},
+        {ATA_CMD_WRITE_FPDMA_QUEUED, "WRITE FPDMA QUEUED"},
+        {ATA_CMD_EXEC_DEVICE_DIAGNOSTIC, "EXECUTE DEVICE DIAGNOSTIC"},
+        {ATA_CMD_READ_DMA, "READ DMA"},
+        {ATA_CMD_WRITE_DMA, "WRITE DMA"},
+        {ATA_CMD_FLUSH_CACHE, "FLUSH CACHE"},
+        {ATA_CMD_FLUSH_CACHE_EXT, "FLUSH CACHE EXT"},
+        {ATA_CMD_IDENTIFY_DEVICE, "IDENTIFY DEVICE"},
+        {ATA_CMD_SET_FEATURES, "SET FEATURES"},
+        {ATA_CMD_READ_NATIVE_MAX, "READ NATIVE MAX ADDRESS"},
+    };
+
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        if (names[i].command == command) {
+            return names[i].name;
+        }
+    }
+    return NULL;
+}
