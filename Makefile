@@ -72,8 +72,8 @@ BENCH_BLOCK := $(BUILD)/tests/bench-block
 ALL_C     := $(shell find util aio block devices vmm firmware tests \
                  -name '*.[ch]' 2>/dev/null | sort)
 
-.PHONY: all deps check check-qemu bench bench-aio bench-block format \
-        format-check clean
+.PHONY: all deps check check-qemu bench bench-aio bench-block bench-repro \
+        format format-check clean
 
 all: minivmm
 
@@ -120,7 +120,15 @@ $(BENCH_AIO): $(BUILD)/tests/bench/bench-aio.o $(LIB)
 $(BENCH_BLOCK): $(BUILD)/tests/bench/bench-block.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: bench-aio bench-block
+REPRO_SRCS := tests/bench/bench-repro.c tests/bench/iotest.c \
+              tests/qtest/libqtest.c tests/qos/qos.c tests/qos/pci.c \
+              tests/qos/ahci.c tests/qos/virtio.c tests/qos/virtio-blk.c
+BENCH_REPRO := $(BUILD)/tests/bench-repro
+
+$(BENCH_REPRO): $(REPRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: bench-aio bench-block bench-repro
 
 bench-aio: $(BENCH_AIO)
 	$(BENCH_AIO)
@@ -128,6 +136,10 @@ bench-aio: $(BENCH_AIO)
 # 4 KiB random reads vs fio; keeps a 1 GiB image in /var/tmp between runs.
 bench-block: $(BENCH_BLOCK)
 	$(BENCH_BLOCK)
+
+# iotest through qtest: the stall, the fix, virtio-blk, and QEMU beside them.
+bench-repro: $(BENCH_REPRO) $(BUILD)/minivmm
+	MINIVMM=$(BUILD)/minivmm $(BENCH_REPRO)
 
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \

@@ -23,6 +23,11 @@ static uint64_t slot(QVirtioBlk *b, unsigned qi, uint16_t head)
     return b->slots[qi] + (uint64_t)head * SLOT_SIZE;
 }
 
+uint64_t qvirtio_blk_status_addr(QVirtioBlk *b, unsigned qi, uint16_t head)
+{
+    return slot(b, qi, head) + SLOT_STATUS;
+}
+
 bool qvirtio_blk_init(QVirtioBlk *b, Qos *q, int index,
                       const QVirtioBlkOptions *o)
 {

@@ -58,6 +58,9 @@ typedef struct QVirtioBlkReq {
 bool qvirtio_blk_init(QVirtioBlk *b, Qos *q, int index,
                       const QVirtioBlkOptions *o);
 
+/* Guest address of the status byte of the request whose chain is @head. */
+uint64_t qvirtio_blk_status_addr(QVirtioBlk *b, unsigned qi, uint16_t head);
+
 /* Make @r available on queue @qi (no kick). */
 void qvirtio_blk_submit(QVirtioBlk *b, unsigned qi, QVirtioBlkReq *r);
 void qvirtio_blk_kick(QVirtioBlk *b, unsigned qi);

@@ -240,23 +240,15 @@ static char *recv_line(QTest *t)
     }
 }
 
-char *qtest_command(QTest *t, const char *fmt, ...)
+/* Send @len bytes of @cmd, which ends in a newline. */
+static void send_line(QTest *t, const char *cmd, size_t len)
 {
-    char *cmd, *line;
-    va_list ap;
-    int len;
+    for (size_t off = 0; off < len;) {
+        ssize_t n = send(t->fd, cmd + off, len - off, MSG_NOSIGNAL);
 
-    va_start(ap, fmt);
-    len = vasprintf(&cmd, fmt, ap);
-    va_end(ap);
-    if (len < 0) {
-        abort();
-    }
-    cmd = realloc(cmd, len + 2);
-    cmd[len] = '\n';
-    for (int off = 0; off <= len;) {
-        ssize_t n = send(t->fd, cmd + off, len + 1 - off, MSG_NOSIGNAL);
-
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
         if (n <= 0) {
             fprintf(stderr, "qtest: lost the connection to %s\n",
                     qtest_target_name(t->target));
@@ -264,8 +256,28 @@ char *qtest_command(QTest *t, const char *fmt, ...)
         }
         off += n;
     }
+    t->commands++;
+}
+
+static void vsend_command(QTest *t, const char *fmt, va_list ap)
+{
+    char *cmd;
+    int len = vasprintf(&cmd, fmt, ap);
+
+    if (len < 0) {
+        abort();
+    }
+    cmd = realloc(cmd, len + 2);
+    cmd[len] = '\n';
+    send_line(t, cmd, len + 1);
     free(cmd);
-    t->round_trips++;
+}
+
+/* The next reply line, with IRQ lines recorded and skipped. */
+static char *recv_reply(QTest *t)
+{
+    char *line;
+
     while ((line = recv_line(t))) {
         int irq;
 
@@ -282,6 +294,49 @@ char *qtest_command(QTest *t, const char *fmt, ...)
     fprintf(stderr, "qtest: %s closed the connection\n",
             qtest_target_name(t->target));
     abort();
+}
+
+/* Collect the "OK"s owed to pipelined writes. */
+static void collect_pending(QTest *t)
+{
+    while (t->pending_ok) {
+        char *line = recv_reply(t);
+
+        if (strcmp(line, "OK") != 0) {
+            fprintf(stderr, "qtest: a pipelined write to %s failed: %s\n",
+                    qtest_target_name(t->target), line);
+            abort();
+        }
+        free(line);
+        t->pending_ok--;
+    }
+}
+
+char *qtest_command(QTest *t, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsend_command(t, fmt, ap);
+    va_end(ap);
+    t->round_trips++;
+    collect_pending(t);
+    return recv_reply(t);
+}
+
+/* Past this many replies owed, collect them (the machine's socket buffer). */
+#define MAX_PENDING_OK 512
+
+void qtest_write_async(QTest *t, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsend_command(t, fmt, ap);
+    va_end(ap);
+    if (++t->pending_ok >= MAX_PENDING_OK) {
+        collect_pending(t);
+    }
 }
 
 bool qtest_irq_level(QTest *t, int irq)
@@ -309,16 +364,6 @@ static uint64_t reply_value(QTest *t, char *reply)
     return v;
 }
 
-static void reply_ok(QTest *t, char *reply)
-{
-    if (strcmp(reply, "OK") != 0) {
-        fprintf(stderr, "qtest: unexpected reply from %s: %s\n",
-                qtest_target_name(t->target), reply);
-        abort();
-    }
-    free(reply);
-}
-
 static uint64_t qt_pio_read(void *opaque, uint16_t port, unsigned size)
 {
     QTest *t = opaque;
@@ -332,8 +377,8 @@ static void qt_pio_write(void *opaque, uint16_t port, uint64_t value,
 {
     QTest *t = opaque;
 
-    reply_ok(t, qtest_command(t, "out%c 0x%x 0x%" PRIx64, size_letter[size],
-                              port, value));
+    qtest_write_async(t, "out%c 0x%x 0x%" PRIx64, size_letter[size], port,
+                      value);
 }
 
 static uint64_t qt_mmio_read(void *opaque, uint64_t addr, unsigned size)
@@ -349,8 +394,8 @@ static void qt_mmio_write(void *opaque, uint64_t addr, uint64_t value,
 {
     QTest *t = opaque;
 
-    reply_ok(t, qtest_command(t, "write%c 0x%" PRIx64 " 0x%" PRIx64,
-                              size_letter[size], addr, value));
+    qtest_write_async(t, "write%c 0x%" PRIx64 " 0x%" PRIx64, size_letter[size],
+                      addr, value);
 }
 
 static void qt_memread(void *opaque, uint64_t addr, void *buf, size_t len)
@@ -381,8 +426,7 @@ static void qt_memwrite(void *opaque, uint64_t addr, const void *buf,
     }
     enc = malloc(base64_encoded_len(len) + 1);
     base64_encode(buf, len, enc);
-    reply_ok(
-        t, qtest_command(t, "b64write 0x%" PRIx64 " 0x%zx %s", addr, len, enc));
+    qtest_write_async(t, "b64write 0x%" PRIx64 " 0x%zx %s", addr, len, enc);
     free(enc);
 }
 
