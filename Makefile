@@ -49,7 +49,8 @@ LIB       := $(BUILD)/libminivmm.a
 
 QOS_SRCS  := tests/qos/qos.c tests/qos/qos-local.c tests/qos/pci.c \
              tests/qos/ahci.c tests/qos/virtio.c tests/qos/virtio-blk.c
-UNIT_SRCS := tests/unit/main.c tests/unit/test-aio.c tests/unit/test-pci.c \
+UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
+             tests/unit/test-aio.c tests/unit/test-pci.c \
              tests/unit/test-block.c \
              tests/unit/test-ahci.c tests/unit/test-ahci-bad.c \
              tests/unit/ahci-machine.c \

@@ -68,18 +68,6 @@ int am_add_disk(void)
     return i;
 }
 
-static void *loop_thread_fn(void *opaque)
-{
-    MainLoopOptions opts = {.fdmon = AIO_FDMON_IO_URING};
-
-    (void)opaque;
-    ck_assert_int_eq(main_loop_init(&opts), 0);
-    atomic_store(&am.loop_ready, true);
-    main_loop_run();
-    bql_unlock(); /* am_teardown() cleans up after the join */
-    return NULL;
-}
-
 void am_create_ahci(int i, uint8_t devfn)
 {
     am.msi_sink[i] = (MsiSink){.send = probe_msi, .opaque = &am.msi[i]};
@@ -98,10 +86,8 @@ void am_setup(void)
     as_init(&am.as, &am.ram);
     pci_host_init(&am.host, &am.as);
     am_add_disk();
-    pthread_create(&am.loop_thread, NULL, loop_thread_fn, NULL);
-    while (!atomic_load(&am.loop_ready)) {
-        usleep(1000);
-    }
+    main_loop_thread_start(&am.loop,
+                           &(MainLoopOptions){.fdmon = AIO_FDMON_IO_URING});
     bql_lock();
     am_create_ahci(0, AM_DEVFN);
     ck_assert_int_eq(ahci_attach_disk(am.ahci[0], 0, am.blk[0], NULL), 0);
@@ -120,10 +106,7 @@ void am_teardown(void)
         close(am.img_fd[i]);
     }
     bql_unlock();
-    main_loop_quit();
-    pthread_join(am.loop_thread, NULL);
-    bql_lock();
-    main_loop_cleanup();
+    main_loop_thread_stop(&am.loop);
     pci_host_cleanup(&am.host);
     as_cleanup(&am.as);
     gm_cleanup(&am.ram);

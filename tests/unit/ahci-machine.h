@@ -18,6 +18,7 @@
 #include "devices/pci.h"
 #include "tests/qos/ahci.h"
 #include "tests/qos/qos.h"
+#include "tests/unit/loop-thread.h"
 
 #define AM_RAM_SIZE     (32u << 20)
 #define AM_DISK_SIZE    (8u << 20)
@@ -42,8 +43,7 @@ typedef struct AhciMachine {
     GuestMemory ram;
     AddressSpace as;
     PciHost host;
-    pthread_t loop_thread;
-    atomic_bool loop_ready;
+    MainLoopThread loop;
 
     BlockBackend *blk[AM_MAX_DISKS];
     int img_fd[AM_MAX_DISKS]; /* our own view of each image */

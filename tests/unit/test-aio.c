@@ -18,6 +18,7 @@
 #include "aio/aio.h"
 #include "aio/iothread.h"
 #include "aio/main-loop.h"
+#include "tests/unit/loop-thread.h"
 #include "tests/unit/suites.h"
 #include "util/clock.h"
 #include "util/compiler.h"
@@ -824,39 +825,12 @@ END_TEST
 
 #define STALL_CAP_MS 200
 
-typedef struct MainLoopThread {
-    pthread_t thread;
-    AioFdmonKind fdmon;
-    atomic_bool ready;
-} MainLoopThread;
-
-static void *main_loop_thread_fn(void *opaque)
+/* The main loop on its own thread with a short cap, on fd monitor @fdmon. */
+static void start_main_loop(MainLoopThread *m, AioFdmonKind fdmon)
 {
-    MainLoopThread *m = opaque;
-    MainLoopOptions opts = {.fdmon = m->fdmon, .timeout_ms = STALL_CAP_MS};
+    MainLoopOptions opts = {.fdmon = fdmon, .timeout_ms = STALL_CAP_MS};
 
-    ck_assert_int_eq(main_loop_init(&opts), 0);
-    atomic_store(&m->ready, true);
-    main_loop_run();
-    bql_unlock(); /* the test thread cleans up after the join */
-    return NULL;
-}
-
-static void main_loop_thread_start(MainLoopThread *m, AioFdmonKind fdmon)
-{
-    m->fdmon = fdmon;
-    pthread_create(&m->thread, NULL, main_loop_thread_fn, m);
-    while (!atomic_load(&m->ready)) {
-        usleep(1000);
-    }
-}
-
-static void main_loop_thread_stop(MainLoopThread *m)
-{
-    main_loop_quit();
-    pthread_join(m->thread, NULL);
-    bql_lock();
-    main_loop_cleanup();
+    main_loop_thread_start(m, &opts);
 }
 
 /*
@@ -899,7 +873,7 @@ START_TEST(test_stall_with_notify_off)
 
     rd.fd = make_pattern_file();
     aio_set_notify_on_sqe(false);
-    main_loop_thread_start(&m, AIO_FDMON_IO_URING);
+    start_main_loop(&m, AIO_FDMON_IO_URING);
     latency = vcpu_queue_read(&rd, &m, &timeouts_before);
 
     /*
@@ -923,7 +897,7 @@ START_TEST(test_stall_fixed_with_notify_on)
 
     rd.fd = make_pattern_file();
     aio_set_notify_on_sqe(true);
-    main_loop_thread_start(&m, AIO_FDMON_IO_URING);
+    start_main_loop(&m, AIO_FDMON_IO_URING);
     latency = vcpu_queue_read(&rd, &m, &timeouts_before);
 
     /* Woken at once: no timeout in between, far below the cap. */
@@ -946,7 +920,7 @@ START_TEST(test_main_loop_runs_bh_from_other_thread)
     atomic_bool ran = false;
     int64_t start, deadline;
 
-    main_loop_thread_start(&m, backends[_i]);
+    start_main_loop(&m, backends[_i]);
     while (!main_loop_sleeping()) {
         usleep(100);
     }
@@ -974,7 +948,7 @@ START_TEST(test_main_loop_wakeup_deferred_to_bql_unlock)
     uint64_t writes_before, timeouts_before;
     int64_t unlocked, deadline;
 
-    main_loop_thread_start(&m, backends[_i]);
+    start_main_loop(&m, backends[_i]);
     while (!main_loop_sleeping()) {
         usleep(100);
     }
@@ -1031,7 +1005,7 @@ START_TEST(test_main_loop_timer_armed_by_lock_holder)
     AioTimer *timer;
     int64_t armed_ns, deadline;
 
-    main_loop_thread_start(&m, backends[_i]);
+    start_main_loop(&m, backends[_i]);
     while (!main_loop_sleeping()) {
         usleep(100);
     }

@@ -22,6 +22,7 @@
 #include "aio/iothread.h"
 #include "aio/main-loop.h"
 #include "block/block.h"
+#include "tests/unit/loop-thread.h"
 #include "tests/unit/suites.h"
 #include "util/clock.h"
 #include "util/compiler.h"
@@ -842,37 +843,12 @@ START_TEST(test_three_contexts_at_once)
 }
 END_TEST
 
-typedef struct MainLoopThread {
-    pthread_t thread;
-    atomic_bool ready;
-} MainLoopThread;
-
-static void *main_loop_thread_fn(void *opaque)
+/* The main loop on its own thread, with io_uring. */
+static void start_main_loop(MainLoopThread *m)
 {
-    MainLoopThread *m = opaque;
     MainLoopOptions opts = {.fdmon = AIO_FDMON_IO_URING};
 
-    ck_assert_int_eq(main_loop_init(&opts), 0);
-    atomic_store(&m->ready, true);
-    main_loop_run();
-    bql_unlock(); /* the test thread cleans up after the join */
-    return NULL;
-}
-
-static void main_loop_thread_start(MainLoopThread *m)
-{
-    pthread_create(&m->thread, NULL, main_loop_thread_fn, m);
-    while (!atomic_load(&m->ready)) {
-        usleep(1000);
-    }
-}
-
-static void main_loop_thread_stop(MainLoopThread *m)
-{
-    main_loop_quit();
-    pthread_join(m->thread, NULL);
-    bql_lock();
-    main_loop_cleanup();
+    main_loop_thread_start(m, &opts);
 }
 
 /*
@@ -893,7 +869,7 @@ START_TEST(test_bql_holder_completes_on_main_loop)
     ck_assert_int_eq(
         blk_open_string(path, variant_options(_i), &blk, err, sizeof(err)), 0);
     unlink(path);
-    main_loop_thread_start(&m);
+    start_main_loop(&m);
 
     for (int round = 0; round < 2; round++) {
         blk_inject_delay_us(blk, round ? 1000 : 0);

@@ -83,18 +83,6 @@ static void count_hook(void *opaque, VirtioPciDevice *d)
     atomic_fetch_add((atomic_uint *)opaque, 1);
 }
 
-static void *main_loop_fn(void *opaque)
-{
-    MainLoopOptions opts = {.fdmon = AIO_FDMON_AUTO};
-
-    (void)opaque;
-    ck_assert_int_eq(main_loop_init(&opts), 0);
-    atomic_store(&vm.main_ready, true);
-    main_loop_run();
-    bql_unlock(); /* vm_stop() cleans up after the join */
-    return NULL;
-}
-
 static void record_thread(void *opaque)
 {
     *(pthread_t *)opaque = pthread_self();
@@ -102,7 +90,7 @@ static void record_thread(void *opaque)
 
 pthread_t vm_owner_thread(int owner)
 {
-    return owner == ON_MAIN ? vm.main_thread : vm.io_thread[owner - ON_IO0];
+    return owner == ON_MAIN ? vm.loop.thread : vm.io_thread[owner - ON_IO0];
 }
 
 void vm_start(const VmOptions *o)
@@ -118,10 +106,8 @@ void vm_start(const VmOptions *o)
     ck_assert_int_eq(gm_init(&vm.ram, VM_RAM_SIZE), 0);
     as_init(&vm.as, &vm.ram);
     pci_host_init(&vm.host, &vm.as);
-    pthread_create(&vm.main_thread, NULL, main_loop_fn, NULL);
-    while (!atomic_load(&vm.main_ready)) {
-        usleep(1000);
-    }
+    main_loop_thread_start(&vm.loop,
+                           &(MainLoopOptions){.fdmon = AIO_FDMON_AUTO});
     for (int i = 0; i < 2; i++) {
         vm.io[i] = iothread_new(i ? "vblk-io1" : "vblk-io0", NULL);
         ck_assert_ptr_nonnull(vm.io[i]);
@@ -177,10 +163,7 @@ void vm_stop(void)
     for (int i = 0; i < 2; i++) {
         iothread_free(vm.io[i]);
     }
-    main_loop_quit();
-    pthread_join(vm.main_thread, NULL);
-    bql_lock();
-    main_loop_cleanup();
+    main_loop_thread_stop(&vm.loop);
     pci_host_cleanup(&vm.host);
     as_cleanup(&vm.as);
     gm_cleanup(&vm.ram);

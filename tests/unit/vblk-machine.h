@@ -21,6 +21,7 @@
 #include "devices/pci.h"
 #include "devices/virtio-blk.h"
 #include "tests/qos/virtio-blk.h"
+#include "tests/unit/loop-thread.h"
 
 #define VM_RAM_SIZE   (32u << 20)
 #define VM_IMG_SIZE   (4u << 20)
@@ -58,8 +59,7 @@ typedef struct Vm {
     GuestMemory ram;
     AddressSpace as;
     PciHost host;
-    pthread_t main_thread;
-    atomic_bool main_ready;
+    MainLoopThread loop;
     IOThread *io[2];
     pthread_t io_thread[2];
     unsigned ndev;
