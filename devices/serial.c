@@ -76,7 +76,9 @@ static uint64_t serial_read(void *opaque, uint64_t offset, unsigned size)
         if (s->rx_count) {
             v = s->rx[s->rx_head];
             s->rx_head = (s->rx_head + 1) % SERIAL_RX_FIFO;
-            s->rx_count--;
+            if (s->rx_count-- == SERIAL_RX_FIFO && s->rx_space) {
+                s->rx_space(s->rx_space_opaque); /* the input may resume */
+            }
         }
         break;
     case UART_IER:
@@ -175,6 +177,11 @@ unsigned serial_receive(Serial *s, const uint8_t *buf, unsigned len)
     }
     serial_update_irq(s);
     return n;
+}
+
+unsigned serial_rx_room(const Serial *s)
+{
+    return SERIAL_RX_FIFO - s->rx_count;
 }
 
 int serial_init(Serial *s, AddressSpace *as, uint16_t base, IrqLine irq,

@@ -21,6 +21,9 @@
 typedef struct Serial {
     int out_fd; /* -1: output dropped */
     IrqLine irq;
+    /* Called when the guest makes room in a full receive FIFO. */
+    void (*rx_space)(void *opaque);
+    void *rx_space_opaque;
 
     uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
     bool thr_interrupt; /* THR empty interrupt pending */
@@ -35,5 +38,7 @@ int serial_init(Serial *s, AddressSpace *as, uint16_t base, IrqLine irq,
 
 /* Queue input bytes (big lock held); returns how many fitted. */
 unsigned serial_receive(Serial *s, const uint8_t *buf, unsigned len);
+/* Room left in the receive FIFO. */
+unsigned serial_rx_room(const Serial *s);
 
 #endif

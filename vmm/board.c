@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,77 @@ static void board_irq_set(void *opaque, int gsi, int level)
 static IrqLine board_irq_line(Machine *m, int gsi)
 {
     return (IrqLine){.set_level = board_irq_set, .opaque = m, .gsi = gsi};
+}
+
+/* ---- The UART's console: stdout and stdin, a file, or nothing -------------
+ */
+
+static void stdin_readable(void *opaque);
+
+static void stdin_watch(Machine *m, bool on)
+{
+    if (on != m->stdin_watched) {
+        aio_set_fd_handler(main_loop_context(), STDIN_FILENO,
+                           on ? stdin_readable : NULL, NULL, NULL, NULL, m);
+        m->stdin_watched = on;
+    }
+}
+
+/* Move what stdin has into the receive FIFO, as much as fits. */
+static void stdin_readable(void *opaque)
+{
+    Machine *m = opaque;
+    uint8_t buf[SERIAL_RX_FIFO];
+    unsigned room = serial_rx_room(&m->serial);
+    ssize_t n;
+
+    if (room) {
+        n = read(STDIN_FILENO, buf, room);
+        if (n > 0) {
+            serial_receive(&m->serial, buf, n);
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            m->stdin_done = true; /* end of input: nothing more will come */
+        }
+    }
+    /* A full FIFO: wait for the guest to read (serial_rx_space()). */
+    stdin_watch(m, !m->stdin_done && serial_rx_room(&m->serial) > 0);
+}
+
+static void serial_rx_space(void *opaque)
+{
+    Machine *m = opaque;
+
+    stdin_watch(m, !m->stdin_done);
+}
+
+static int setup_serial(Machine *m, char *err, size_t errlen)
+{
+    const char *how = m->cfg->serial ? m->cfg->serial : "stdio";
+    int out_fd = -1;
+
+    m->serial_file_fd = -1;
+    if (!strcmp(how, "stdio")) {
+        out_fd = STDOUT_FILENO;
+    } else if (!strncmp(how, "file:", 5)) {
+        m->serial_file_fd =
+            open(how + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (m->serial_file_fd < 0) {
+            int ret = -errno;
+
+            snprintf(err, errlen, "--serial: cannot open %s: %s", how + 5,
+                     strerror(errno));
+            return ret;
+        }
+        out_fd = m->serial_file_fd;
+    }
+    serial_init(&m->serial, &m->as, SERIAL_COM1_PORT,
+                board_irq_line(m, SERIAL_COM1_IRQ), out_fd);
+    m->serial.rx_space = serial_rx_space;
+    m->serial.rx_space_opaque = m;
+    if (strcmp(how, "none") != 0) {
+        stdin_watch(m, true); /* input comes from stdin either way */
+    }
+    return 0;
 }
 
 static int start_iothreads(Machine *m, char *err, size_t errlen)
@@ -105,6 +177,7 @@ int machine_create(Machine *m, const MachineConfig *cfg,
     int ret;
 
     memset(m, 0, sizeof(*m));
+    m->serial_file_fd = -1; /* machine_destroy() may run before the UART */
     m->cfg = cfg;
     m->irq = *irq;
     m->msi = (MsiSink){.send = irq->send_msi, .opaque = irq->opaque};
@@ -117,8 +190,11 @@ int machine_create(Machine *m, const MachineConfig *cfg,
     }
     as_init(&m->as, &m->ram);
     pci_host_init(&m->pci, &m->as);
-    serial_init(&m->serial, &m->as, SERIAL_COM1_PORT,
-                board_irq_line(m, SERIAL_COM1_IRQ), STDOUT_FILENO);
+    ret = setup_serial(m, err, errlen);
+    if (ret < 0) {
+        machine_destroy(m);
+        return ret;
+    }
     fw_cfg_init(&m->fw_cfg, &m->as, cfg->ram_size, cfg->cpus);
 
     /* Q35 always has its AHCI controller, with or without disks. */
@@ -166,6 +242,11 @@ void machine_destroy(Machine *m)
     for (int i = 0; i < MAX_IOTHREADS; i++) {
         iothread_free(m->iothreads[i]);
         m->iothreads[i] = NULL;
+    }
+    stdin_watch(m, false);
+    if (m->serial_file_fd >= 0) {
+        close(m->serial_file_fd);
+        m->serial_file_fd = -1;
     }
     pci_host_cleanup(&m->pci);
     as_cleanup(&m->as);

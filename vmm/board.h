@@ -44,6 +44,9 @@ typedef struct Machine {
     struct AhciState *ahci;
     struct VirtioBlk *virtio[MAX_DISKS];
     int nvirtio;
+    int serial_file_fd; /* --serial file:PATH, else -1 */
+    bool stdin_watched; /* --serial stdio: guest input from stdin */
+    bool stdin_done;    /* end of input or an error: stop watching */
 } Machine;
 
 /* The PCI INTA# of a slot, swizzled over GSIs 16..19 as the MP table says. */

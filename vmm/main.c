@@ -4,6 +4,7 @@
  * flush and exit.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,19 @@ static void flush_disks(Machine *m)
     }
 }
 
+/*
+ * A closed stdin, stdout or stderr would be handed out again by the next
+ * eventfd() or socket(), and the console would then read our own eventfd.
+ */
+static void ensure_std_fds(void)
+{
+    for (int fd = 0; fd < 3; fd++) {
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0) {
+            abort();
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     MachineConfig cfg;
@@ -89,6 +103,7 @@ int main(int argc, char **argv)
     char err[512];
     int ret;
 
+    ensure_std_fds();
     ret = config_parse(&cfg, argc, argv);
     if (ret != 0) {
         config_free(&cfg);

@@ -50,6 +50,11 @@ static void usage(FILE *out)
         "  --iothreads N              start N IOThreads (default 0)\n"
         "  --iothread-poll-max-ns N   IOThread adaptive polling limit (default "
         "%d)\n"
+        "  --serial stdio|file:PATH|none\n"
+        "                             the UART (COM1): output to stdout\n"
+        "                             (default) or to a file, input from "
+        "stdin;\n"
+        "                             none: no console at all\n"
         "\n"
         "Event loop:\n"
         "  --event-loop io_uring|poll fd monitor (default io_uring, ppoll if\n"
@@ -213,6 +218,7 @@ enum {
     OPT_NOTIFY_ON_SQE,
     OPT_MAIN_LOOP_TIMEOUT,
     OPT_STATS,
+    OPT_SERIAL,
 };
 
 int config_parse(MachineConfig *cfg, int argc, char **argv)
@@ -229,6 +235,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         {"main-loop-timeout-ms", required_argument, NULL,
          OPT_MAIN_LOOP_TIMEOUT},
         {"stats", no_argument, NULL, OPT_STATS},
+        {"serial", required_argument, NULL, OPT_SERIAL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -327,6 +334,16 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
             break;
         case OPT_STATS:
             cfg->stats = true;
+            break;
+        case OPT_SERIAL:
+            if (strcmp(optarg, "stdio") && strcmp(optarg, "none") &&
+                (strncmp(optarg, "file:", 5) || !optarg[5])) {
+                return fail("--serial expects stdio, file:PATH or none, not "
+                            "'%s'",
+                            optarg);
+            }
+            free(cfg->serial);
+            cfg->serial = strdup(optarg);
             break;
         case 'h':
             usage(stdout);

@@ -74,6 +74,12 @@ static char **split_args(const char *cmdline)
 
 QTest *qtest_start(QTestTarget target, unsigned ram_mb, const char *args)
 {
+    return qtest_start_stdin(target, ram_mb, args, NULL);
+}
+
+QTest *qtest_start_stdin(QTestTarget target, unsigned ram_mb, const char *args,
+                         const char *stdin_path)
+{
     QTest *t = calloc(1, sizeof(*t));
     const char *bin = getenv("MINIVMM");
     char *cmdline;
@@ -105,6 +111,14 @@ QTest *qtest_start(QTestTarget target, unsigned ram_mb, const char *args)
     t->pid = fork();
     if (t->pid == 0) {
         char **argv = split_args(cmdline);
+
+        if (stdin_path) {
+            int fd = open(stdin_path, O_RDONLY);
+
+            if (fd < 0 || dup2(fd, STDIN_FILENO) < 0) {
+                _exit(126);
+            }
+        }
 
         execvp(argv[0], argv);
         fprintf(stderr, "qtest: cannot run %s: %s\n", argv[0], strerror(errno));

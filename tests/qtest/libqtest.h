@@ -37,6 +37,10 @@ typedef struct QTest {
  */
 QTest *qtest_start(QTestTarget target, unsigned ram_mb, const char *args);
 
+/* The same, with the machine's standard input read from @stdin_path. */
+QTest *qtest_start_stdin(QTestTarget target, unsigned ram_mb, const char *args,
+                         const char *stdin_path);
+
 /* Which target the environment asks for: QTEST_TARGET=qemu or minivmm. */
 QTestTarget qtest_target_from_env(void);
 const char *qtest_target_name(QTestTarget target);

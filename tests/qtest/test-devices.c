@@ -164,6 +164,26 @@ START_TEST(test_ahci_write_read_dma_and_ncq)
 }
 END_TEST
 
+/* An MSI is a memory write: point it at guest RAM and watch it land. */
+START_TEST(test_ahci_msi_lands_in_ram)
+{
+    Qos *q = &qt->qos;
+    uint32_t word = 0;
+    uint64_t buf, landing;
+    QAhci a;
+
+    ck_assert(qahci_init(&a, q, 0));
+    landing = qos_alloc(q, 4, 4);
+    qos_memwrite(q, landing, &word, sizeof(word));
+    ck_assert_uint_ne(qahci_msi_enable(&a, landing, 0x4321), 0);
+    ck_assert(qahci_port_start(&a, 0)); /* enables PxIE and GHC.IE */
+    buf = qos_alloc(q, 4096, 4096);
+    ck_assert_int_eq(qahci_rw(&a, 0, 0, false, 8, 8, buf, 4096), 0);
+    qos_memread(q, landing, &word, sizeof(word));
+    ck_assert_uint_eq(word, 0x4321);
+}
+END_TEST
+
 /* ---- virtio-blk
  * ---------------------------------------------------------------------- */
 
@@ -230,6 +250,7 @@ Suite *devices_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_ahci_identify_and_read);
     tcase_add_test(tc, test_ahci_write_read_dma_and_ncq);
+    tcase_add_test(tc, test_ahci_msi_lands_in_ram);
     tcase_add_test(tc, test_virtio_blk_read_write_flush);
     tcase_add_test(tc, test_virtio_blk_batch_on_two_queues);
     suite_add_tcase(s, tc);

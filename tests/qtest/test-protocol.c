@@ -3,6 +3,9 @@
  * against QEMU: both must give the same replies, byte for byte.
  */
 #include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +116,69 @@ START_TEST(test_sigterm_exits_cleanly)
 }
 END_TEST
 
+/* ---- The UART and interrupt lines (minivmm only: QEMU has no UART here) ---
+ */
+
+static bool serial_has_data(void *opaque)
+{
+    return qos_inb(opaque, 0x3fd) & 0x01;
+}
+
+START_TEST(test_serial_file_stdin_and_irq_lines)
+{
+    char out[] = "/tmp/minivmm-serial-out-XXXXXX";
+    char in[] = "/tmp/minivmm-serial-in-XXXXXX";
+    const char *text = "The quick brown fox jumps over the lazy dog, twice!";
+    char args[128], got[64] = {0};
+    int fd_out = mkstemp(out), fd_in = mkstemp(in);
+    QTest *t;
+    Qos *q;
+
+    if (qt->target == QTEST_QEMU) {
+        return;
+    }
+    ck_assert_int_ge(fd_out, 0);
+    ck_assert_int_ge(fd_in, 0);
+    ck_assert_int_eq(write(fd_in, text, strlen(text)), strlen(text));
+    close(fd_in);
+    snprintf(args, sizeof(args), "--serial file:%s", out);
+    t = qtest_start_stdin(QTEST_MINIVMM, 64, args, in);
+    ck_assert_ptr_nonnull(t);
+    q = &t->qos;
+
+    /* Output lands in the file. */
+    qos_outb(q, 0x3f8, 'H');
+    qos_outb(q, 0x3f8, 'i');
+
+    /* Input: more than the 16-byte FIFO holds, delivered in order as the
+     * guest drains it. */
+    for (size_t i = 0; i < strlen(text); i++) {
+        ck_assert_msg(qos_wait(serial_has_data, q, 5000), "byte %zu", i);
+        got[i] = qos_inb(q, 0x3f8);
+    }
+    ck_assert_str_eq(got, text);
+
+    /* IRQ 4 over the protocol: raised by enabling THR-empty, lowered by
+     * reading IIR. */
+    free(qtest_command(t, "irq_intercept_in ioapic"));
+    qos_outb(q, 0x3f9, 0x02);
+    ck_assert_uint_eq(qos_inb(q, 0x3fd) & 0x20, 0x20); /* a round trip */
+    ck_assert(qtest_irq_level(t, 4));
+    ck_assert_uint_eq(qos_inb(q, 0x3fa) & 0x0f, 0x02);
+    ck_assert_uint_eq(qos_inb(q, 0x3fd) & 0x20, 0x20);
+    ck_assert(!qtest_irq_level(t, 4));
+    ck_assert_int_eq(qtest_quit(t), 0);
+
+    fd_out = open(out, O_RDONLY);
+    memset(got, 0, sizeof(got));
+    ck_assert_int_eq(read(fd_out, got, sizeof(got)), 2);
+    ck_assert_str_eq(got, "Hi");
+    close(fd_out);
+    unlink(out);
+    unlink(in);
+}
+END_TEST
+
 Suite *protocol_suite(void)
 {
     Suite *s = suite_create("qtest-protocol");
@@ -124,6 +190,7 @@ Suite *protocol_suite(void)
     tcase_add_test(tc, test_fw_cfg_and_pci_scan);
     tcase_add_test(tc, test_bad_arguments_fail_cleanly);
     tcase_add_test(tc, test_sigterm_exits_cleanly);
+    tcase_add_test(tc, test_serial_file_stdin_and_irq_lines);
     suite_add_tcase(s, tc);
     return s;
 }
