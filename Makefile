@@ -35,6 +35,7 @@ BLOCK_SRCS := block/block.c block/open.c block/bounce.c block/iov.c \
               block/raw-uring.c block/raw-threads.c block/null.c \
               block/stats.c block/inject.c
 DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
+             devices/pci-msix.c \
              devices/serial.c devices/fw-cfg.c \
              devices/ahci.c devices/ahci-regs.c devices/ahci-cmd.c \
              devices/ahci-fis.c devices/ata-identify.c \

@@ -161,6 +161,8 @@ int pci_msix_init(PciDevice *dev, uint16_t entries, int bar);
 bool pci_msix_enabled(const PciDevice *dev);
 /* Send vector @vector, or mark it pending if masked. Any thread. */
 void pci_msix_notify(PciDevice *dev, uint16_t vector);
+/* For pci.c: the guest changed the MSI-X capability (enable, mask). */
+void pci_msix_config_written(PciDevice *dev);
 
 /* Little-endian config helpers for device models. */
 static inline void pci_set_byte(PciDevice *d, unsigned off, uint8_t v)
