@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "aio/main-loop.h"
 #include "tests/qos/qos-local.h"
 
@@ -37,15 +39,51 @@ static void local_mmio_write(void *opaque, uint64_t addr, uint64_t value,
     bql_unlock();
 }
 
+/*
+ * Ring indexes and flags are 16-bit words that the device thread updates
+ * concurrently. memcpy() may move them a byte at a time, and a torn used
+ * index (0x07ff -> 0x0800 read as 0x08ff) looks like 255 completions: access
+ * aligned 2- and 4-byte words of RAM in one go, as a CPU would.
+ */
+static void *ram_word(AddressSpace *as, uint64_t addr, size_t len)
+{
+    if ((len != 2 && len != 4) || (addr & (len - 1))) {
+        return NULL;
+    }
+    return gm_ptr(as->ram, addr, len);
+}
+
 static void local_memread(void *opaque, uint64_t addr, void *buf, size_t len)
 {
-    as_rw_bytes(opaque, addr, buf, len, false);
+    void *p = ram_word(opaque, addr, len);
+
+    if (p && len == 2) {
+        uint16_t v = __atomic_load_n((uint16_t *)p, __ATOMIC_ACQUIRE);
+        memcpy(buf, &v, 2);
+    } else if (p) {
+        uint32_t v = __atomic_load_n((uint32_t *)p, __ATOMIC_ACQUIRE);
+        memcpy(buf, &v, 4);
+    } else {
+        as_rw_bytes(opaque, addr, buf, len, false);
+    }
 }
 
 static void local_memwrite(void *opaque, uint64_t addr, const void *buf,
                            size_t len)
 {
-    as_rw_bytes(opaque, addr, (void *)buf, len, true);
+    void *p = ram_word(opaque, addr, len);
+
+    if (p && len == 2) {
+        uint16_t v;
+        memcpy(&v, buf, 2);
+        __atomic_store_n((uint16_t *)p, v, __ATOMIC_RELEASE);
+    } else if (p) {
+        uint32_t v;
+        memcpy(&v, buf, 4);
+        __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELEASE);
+    } else {
+        as_rw_bytes(opaque, addr, (void *)buf, len, true);
+    }
 }
 
 static const QosOps qos_local_ops = {

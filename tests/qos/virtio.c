@@ -415,6 +415,15 @@ void qvirtqueue_kick(QVirtQueue *vq)
     uint16_t old = vq->kicked_idx, flags;
     bool need;
 
+    /*
+     * Our avail index store must be visible before we read the device's
+     * wish (Linux's virtio_mb()): x86 lets a load pass an earlier store, so
+     * we could read a stale NO_NOTIFY while the device, which clears it and
+     * then reads our index, still sees the old index. Nobody kicks and the
+     * request waits forever. In-process transports need this; over qtest it
+     * costs nothing.
+     */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (vq->event_idx) {
         need = vring_need_event(qvirtqueue_avail_event(vq), vq->avail_idx, old);
     } else {
