@@ -56,7 +56,7 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/test-ahci.c tests/unit/test-ahci-bad.c \
              tests/unit/ahci-machine.c \
              tests/unit/test-virtio-blk.c tests/unit/test-virtio-blk-hostile.c \
-             tests/unit/vblk-machine.c \
+             tests/unit/vblk-machine.c tests/unit/test-uring-flags.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
@@ -70,11 +70,13 @@ QTEST_BIN  := $(BUILD)/tests/qtest-tests
 
 BENCH_AIO := $(BUILD)/tests/bench-aio
 BENCH_BLOCK := $(BUILD)/tests/bench-block
+BENCH_URING := $(BUILD)/tests/bench-uring
 
 ALL_C     := $(shell find util aio block devices vmm firmware tests \
                  -name '*.[ch]' 2>/dev/null | sort)
 
 .PHONY: all deps check check-qemu bench bench-aio bench-block bench-repro \
+        bench-uring \
         format format-check clean
 
 all: minivmm
@@ -122,6 +124,12 @@ $(BENCH_AIO): $(BUILD)/tests/bench/bench-aio.o $(LIB)
 $(BENCH_BLOCK): $(BUILD)/tests/bench/bench-block.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+URING_SRCS := tests/bench/bench-uring.c tests/qos/qos.c tests/qos/qos-local.c \
+              tests/qos/pci.c tests/qos/virtio.c tests/qos/virtio-blk.c
+
+$(BENCH_URING): $(URING_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 REPRO_SRCS := tests/bench/bench-repro.c tests/bench/iotest.c \
               tests/qtest/libqtest.c tests/qos/qos.c tests/qos/pci.c \
               tests/qos/ahci.c tests/qos/virtio.c tests/qos/virtio-blk.c
@@ -130,7 +138,7 @@ BENCH_REPRO := $(BUILD)/tests/bench-repro
 $(BENCH_REPRO): $(REPRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-bench: bench-aio bench-block bench-repro
+bench: bench-aio bench-block bench-repro bench-uring
 
 bench-aio: $(BENCH_AIO)
 	$(BENCH_AIO)
@@ -142,6 +150,10 @@ bench-block: $(BENCH_BLOCK)
 # iotest through qtest: the stall, the fix, virtio-blk, and QEMU beside them.
 bench-repro: $(BENCH_REPRO) $(BUILD)/minivmm
 	MINIVMM=$(BUILD)/minivmm $(BENCH_REPRO)
+
+# io_uring setup flags x polling policies, virtio-blk on one IOThread.
+bench-uring: $(BENCH_URING)
+	$(BENCH_URING)
 
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \

@@ -120,6 +120,7 @@ struct AioContext {
     /* Adaptive polling. */
     AioPollParams poll_params;
     int64_t poll_ns;
+    int64_t poll_avg_ns; /* weighted policy: moving average of block times */
 
     /* fdmon-io_uring */
     struct io_uring ring;
@@ -138,6 +139,15 @@ struct AioContext {
 void aio_free_deleted_handlers(AioContext *ctx);
 void aio_handler_list_free_all(AioContext *ctx);
 void aio_ready_add(AioReady *ready, AioHandler *node, int revents);
+
+/*
+ * The adaptive polling policy, apart from the clock so tests can feed it:
+ * after a poll + wait that took @block_ns (until the event arrived), update
+ * the polling time *poll_ns and, for the weighted policy, the average
+ * *avg_ns.
+ */
+void aio_poll_adjust(const AioPollParams *p, int64_t *poll_ns, int64_t *avg_ns,
+                     int64_t block_ns);
 
 /* Optional hooks used by the main loop around the wait (aio/main-loop.c). */
 typedef struct AioWaitHooks {

@@ -214,26 +214,85 @@ static bool run_poll_handlers(AioContext *ctx, AioReady *ready, int64_t max_ns)
  * longer poll would have caught the event), shrink it when it slept for
  * longer (polling was wasted).
  */
-static void adjust_polling_time(AioContext *ctx, int64_t block_ns)
+static void adjust_grow_shrink(const AioPollParams *p, int64_t *poll_ns,
+                               int64_t block_ns)
 {
-    const AioPollParams *p = &ctx->poll_params;
-
-    if (block_ns <= ctx->poll_ns) {
+    if (block_ns <= *poll_ns) {
         return; /* polling caught it: leave it as it is */
     }
     if (block_ns > p->max_ns) {
-        ctx->poll_ns = p->shrink ? ctx->poll_ns / p->shrink : 0;
-    } else if (ctx->poll_ns < p->max_ns) {
+        *poll_ns = p->shrink ? *poll_ns / p->shrink : 0;
+    } else if (*poll_ns < p->max_ns) {
         int64_t grow = p->grow ? p->grow : 2;
-        int64_t ns = ctx->poll_ns ? ctx->poll_ns * grow : AIO_POLL_START_NS;
+        int64_t ns = *poll_ns ? *poll_ns * grow : AIO_POLL_START_NS;
 
-        ctx->poll_ns = ns < p->max_ns ? ns : p->max_ns;
+        *poll_ns = ns < p->max_ns ? ns : p->max_ns;
+    }
+}
+
+/*
+ * The weighted policy: the same grow and shrink, but decided on a moving
+ * average of the block times instead of the last one, and capped at twice
+ * that average. block_ns is when the event came (polling or not), so the
+ * average says how long a poll must last to catch a typical event:
+ *   - when it is past max_ns, most events come too late to be caught and
+ *     polling stops, where the classic policy grows on each short sleep and
+ *     wastes the next poll on a long one (a disk read alternates the two);
+ *   - when it is short, polling past twice the average only burns CPU on
+ *     the rare late event.
+ * The average decays with 1/2^weight per sample: one long sleep does not
+ * end polling, a run of them does.
+ */
+static void adjust_weighted(const AioPollParams *p, int64_t *poll_ns,
+                            int64_t *avg_ns, int64_t block_ns)
+{
+    int64_t avg = *avg_ns, limit;
+
+    if (block_ns > 2 * p->max_ns) {
+        block_ns = 2 * p->max_ns; /* one long idle gap weighs as "too long" */
+    }
+    /* Arithmetic shift of a signed difference: the average moves both ways. */
+    avg += (block_ns - avg) >> p->weight;
+    if (avg == *avg_ns && block_ns != avg) {
+        avg += block_ns > avg ? 1 : -1; /* the shift rounded the step away */
+    }
+    *avg_ns = avg;
+
+    if (avg > p->max_ns) {
+        *poll_ns = p->shrink ? *poll_ns / p->shrink : 0;
+        return;
+    }
+    if (block_ns > *poll_ns) {
+        int64_t grow = p->grow ? p->grow : 2;
+
+        *poll_ns = *poll_ns ? *poll_ns * grow : AIO_POLL_START_NS;
+    }
+    limit = 2 * avg > AIO_POLL_START_NS ? 2 * avg : AIO_POLL_START_NS;
+    if (limit > p->max_ns) {
+        limit = p->max_ns;
+    }
+    if (*poll_ns > limit) {
+        *poll_ns = limit;
+    }
+}
+
+void aio_poll_adjust(const AioPollParams *p, int64_t *poll_ns, int64_t *avg_ns,
+                     int64_t block_ns)
+{
+    if (p->weight == 0) {
+        adjust_grow_shrink(p, poll_ns, block_ns);
+    } else {
+        adjust_weighted(p, poll_ns, avg_ns, block_ns);
     }
 }
 
 void aio_context_set_poll_params(AioContext *ctx, const AioPollParams *p)
 {
     ctx->poll_params = *p;
+    if (ctx->poll_params.weight > AIO_POLL_WEIGHT_MAX) {
+        ctx->poll_params.weight = AIO_POLL_WEIGHT_MAX;
+    }
+    ctx->poll_avg_ns = 0;
     if (ctx->poll_ns > p->max_ns) {
         ctx->poll_ns = p->max_ns;
     }
@@ -327,7 +386,8 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
         aio_notify_accept(ctx);
     }
     if (polling) {
-        adjust_polling_time(ctx, clock_ns() - start);
+        aio_poll_adjust(&ctx->poll_params, &ctx->poll_ns, &ctx->poll_avg_ns,
+                        clock_ns() - start);
     }
 
     ctx->dispatch_depth++;

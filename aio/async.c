@@ -330,6 +330,9 @@ AioContext *aio_context_new(const AioContextOptions *opts)
     LIST_INIT(&ctx->deleted_handlers);
     aio_timers_init(ctx);
     ctx->poll_params = opts->poll;
+    if (ctx->poll_params.weight > AIO_POLL_WEIGHT_MAX) {
+        ctx->poll_params.weight = AIO_POLL_WEIGHT_MAX;
+    }
 
     ctx->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (ctx->notify_fd < 0) {
@@ -395,6 +398,100 @@ const char *aio_context_name(AioContext *ctx)
 bool aio_context_has_io_uring(AioContext *ctx)
 {
     return ctx->fdmon == &fdmon_io_uring_ops;
+}
+
+unsigned aio_context_uring_flags(AioContext *ctx)
+{
+    return aio_context_has_io_uring(ctx) ? ctx->ring_flags : 0;
+}
+
+/* ---- io_uring setup flags by name
+ * ---------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    unsigned flags;
+} uring_flag_names[] = {
+    {"single-issuer", IORING_SETUP_SINGLE_ISSUER},
+    {"coop", IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG},
+    {"defer", IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER |
+                  IORING_SETUP_TASKRUN_FLAG},
+#ifdef IORING_SETUP_NO_SQARRAY
+    {"no-sqarray", IORING_SETUP_NO_SQARRAY},
+#endif
+};
+
+int aio_uring_flags_parse(const char *list, unsigned *flags)
+{
+    const char *p = list;
+    unsigned out = 0;
+
+    if (!strcmp(list, "none")) {
+        *flags = 0;
+        return 0;
+    }
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        size_t i;
+
+        for (i = 0; i < sizeof(uring_flag_names) / sizeof(uring_flag_names[0]);
+             i++) {
+            if (strlen(uring_flag_names[i].name) == len &&
+                !strncmp(p, uring_flag_names[i].name, len)) {
+                out |= uring_flag_names[i].flags;
+                break;
+            }
+        }
+        if (i == sizeof(uring_flag_names) / sizeof(uring_flag_names[0])) {
+            return -EINVAL; /* unknown, empty, or not in these headers */
+        }
+        p += len;
+        if (*p == ',' && *++p == '\0') {
+            return -EINVAL; /* trailing comma */
+        }
+    }
+    if (p == list) {
+        return -EINVAL;
+    }
+    *flags = out;
+    return 0;
+}
+
+void aio_uring_flags_name(unsigned flags, char *buf, size_t len)
+{
+    static const struct {
+        const char *name;
+        unsigned flag;
+    } bits[] = {
+        {"single-issuer", IORING_SETUP_SINGLE_ISSUER},
+        {"coop", IORING_SETUP_COOP_TASKRUN},
+        {"taskrun-flag", IORING_SETUP_TASKRUN_FLAG},
+        {"defer", IORING_SETUP_DEFER_TASKRUN},
+#ifdef IORING_SETUP_NO_SQARRAY
+        {"no-sqarray", IORING_SETUP_NO_SQARRAY},
+#endif
+    };
+    size_t used = 0;
+
+    /* TASKRUN_FLAG is part of "coop" and "defer", as the settings say. */
+    if (flags & (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_DEFER_TASKRUN)) {
+        flags &= ~IORING_SETUP_TASKRUN_FLAG;
+    }
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++) {
+        if ((flags & bits[i].flag) && used < len) {
+            used += snprintf(buf + used, len - used, "%s%s", used ? "," : "",
+                             bits[i].name);
+            flags &= ~bits[i].flag;
+        }
+    }
+    if (flags && used < len) {
+        used +=
+            snprintf(buf + used, len - used, "%s0x%x", used ? "," : "", flags);
+    }
+    if (!used) {
+        snprintf(buf, len, "none");
+    }
 }
 
 void aio_context_get_stats(AioContext *ctx, AioContextStats *s)

@@ -13,6 +13,7 @@
  * vCPU threads may queue SQEs under the lock meanwhile.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "aio/aio-internal.h"
@@ -69,21 +70,82 @@ static void disarm_poll(AioContext *ctx, AioHandler *node)
     io_uring_sqe_set_data(sqe, NULL); /* nobody wants this CQE */
 }
 
+/*
+ * What to give up, in order, when the kernel says EINVAL: the most recent
+ * and most experimental first. TASKRUN_FLAG goes with whichever of COOP or
+ * DEFER it was paired with, since the kernel wants one of them beside it.
+ */
+static const unsigned fallback_order[] = {
+    IORING_SETUP_DEFER_TASKRUN,
+#ifdef IORING_SETUP_NO_SQARRAY
+    IORING_SETUP_NO_SQARRAY,
+#endif
+    IORING_SETUP_COOP_TASKRUN,
+    IORING_SETUP_SINGLE_ISSUER,
+};
+
+/* Drop @flag from @flags; TASKRUN_FLAG alone is invalid, so it goes too. */
+static unsigned drop_flag(unsigned flags, unsigned flag)
+{
+    flags &= ~flag;
+    if (!(flags & (IORING_SETUP_COOP_TASKRUN | IORING_SETUP_DEFER_TASKRUN))) {
+        flags &= ~IORING_SETUP_TASKRUN_FLAG;
+    }
+    return flags;
+}
+
+/* One log line per flag the kernel refused, however many contexts try. */
+static void log_dropped(unsigned flag)
+{
+    static atomic_uint logged;
+    char name[64];
+
+    if (atomic_fetch_or(&logged, flag) & flag) {
+        return;
+    }
+    aio_uring_flags_name(flag, name, sizeof(name));
+    log_msg(NULL,
+            "io_uring rejected setup flag %s (0x%x); continuing "
+            "without it",
+            name, flag);
+}
+
 static int fdmon_io_uring_init(AioContext *ctx, const AioContextOptions *opts)
 {
     struct io_uring_params params;
     unsigned entries =
         opts->ring_entries ? opts->ring_entries : FDMON_IO_URING_ENTRIES;
+    unsigned flags = opts->uring_flags;
+    size_t next = 0;
     int ret;
 
-    memset(&params, 0, sizeof(params));
-    params.flags = opts->uring_flags;
-    ret = io_uring_queue_init_params(entries, &ctx->ring, &params);
-    if (ret == -EINVAL && opts->uring_flags) {
-        log_once("io_uring rejected setup flags 0x%x; retrying without",
-                 opts->uring_flags);
+    if (opts->shared_ring) {
+        flags &= ~AIO_URING_SINGLE_THREAD_FLAGS;
+        flags = drop_flag(flags, 0);
+    }
+    for (;;) {
         memset(&params, 0, sizeof(params));
+        params.flags = flags;
         ret = io_uring_queue_init_params(entries, &ctx->ring, &params);
+        if (ret != -EINVAL || !flags) {
+            break;
+        }
+        /* Retry without the next flag we asked for, one at a time. */
+        while (next < sizeof(fallback_order) / sizeof(fallback_order[0]) &&
+               !(flags & fallback_order[next])) {
+            next++;
+        }
+        if (next == sizeof(fallback_order) / sizeof(fallback_order[0])) {
+            log_dropped(flags);
+            flags = 0; /* something we do not know: try the plain ring */
+            continue;
+        }
+        log_dropped(fallback_order[next]);
+        flags = drop_flag(flags, fallback_order[next]);
+        if (flags & IORING_SETUP_DEFER_TASKRUN &&
+            !(flags & IORING_SETUP_SINGLE_ISSUER)) {
+            flags = drop_flag(flags, IORING_SETUP_DEFER_TASKRUN);
+        }
     }
     if (ret < 0) {
         return ret;
@@ -201,22 +263,46 @@ static void fdmon_io_uring_collect(AioContext *ctx, AioWait *w, AioReady *ready)
     io_uring_cq_advance(&ctx->ring, count);
 }
 
-static bool fdmon_io_uring_need_wait(AioContext *ctx)
+/*
+ * Completions the kernel holds back until this thread enters it: with
+ * COOP_TASKRUN or DEFER_TASKRUN they are task work, not CQEs yet, and
+ * TASKRUN_FLAG makes the kernel say so in the SQ ring flags. Without it,
+ * DEFER_TASKRUN gives no sign at all, so an empty CQ proves nothing.
+ */
+static bool completions_in_kernel(AioContext *ctx)
 {
     unsigned sq_flags = IO_URING_READ_ONCE(*ctx->ring.sq.kflags);
 
-    /*
-     * Unsubmitted SQEs, completions stuck in the overflow list, or task work
-     * the kernel wants us to run (COOP_TASKRUN): only entering the kernel
-     * makes progress on any of them.
-     */
-    return io_uring_sq_ready(&ctx->ring) > 0 ||
-           (sq_flags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
+    if (sq_flags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) {
+        return true;
+    }
+    return (ctx->ring_flags & IORING_SETUP_DEFER_TASKRUN) &&
+           !(ctx->ring_flags & IORING_SETUP_TASKRUN_FLAG) &&
+           io_uring_cq_ready(&ctx->ring) == 0;
 }
 
+static bool fdmon_io_uring_need_wait(AioContext *ctx)
+{
+    /*
+     * Unsubmitted SQEs, completions stuck in the overflow list, or task work
+     * the kernel wants us to run: only entering the kernel (with GETEVENTS,
+     * which wait() always passes) makes progress on any of them.
+     */
+    return io_uring_sq_ready(&ctx->ring) > 0 || completions_in_kernel(ctx);
+}
+
+/*
+ * Busy-poll hook. Pending task work counts as ready: aio_poll() then stops
+ * polling and, since need_wait() agrees, enters the kernel to run it.
+ * Peeking at the CQ alone would spin past a completion that COOP_TASKRUN
+ * keeps as task work until the poll time runs out.
+ */
 static bool fdmon_io_uring_poll_ready(AioContext *ctx)
 {
-    return io_uring_cq_ready(&ctx->ring) > 0;
+    unsigned sq_flags = IO_URING_READ_ONCE(*ctx->ring.sq.kflags);
+
+    return io_uring_cq_ready(&ctx->ring) > 0 ||
+           (sq_flags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
 }
 
 static int fdmon_io_uring_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep,

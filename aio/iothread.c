@@ -61,6 +61,8 @@ IOThread *iothread_new(const char *name, const AioContextOptions *opts)
         iothread->opts = *opts;
     } else {
         iothread->opts.poll.max_ns = AIO_POLL_MAX_NS_DEFAULT;
+        iothread->opts.poll.weight = AIO_POLL_WEIGHT_DEFAULT;
+        iothread->opts.uring_flags = AIO_IOTHREAD_URING_FLAGS_DEFAULT;
     }
     iothread->opts.name = iothread->name;
     pthread_mutex_init(&iothread->lock, NULL);

@@ -13,7 +13,8 @@ typedef struct IOThread IOThread;
 /*
  * Start an IOThread. Its context is created on the new thread (so that it
  * is the context's home, which io_uring's SINGLE_ISSUER needs). @opts may be
- * NULL for the defaults (io_uring with fallback, polling up to 32 us).
+ * NULL for the defaults (io_uring with fallback, polling up to 32 us,
+ * AIO_IOTHREAD_URING_FLAGS_DEFAULT and AIO_POLL_WEIGHT_DEFAULT).
  * Returns NULL and sets errno on failure.
  */
 IOThread *iothread_new(const char *name, const AioContextOptions *opts);

@@ -78,7 +78,10 @@ bool main_loop_sleeping(void)
 
 int main_loop_init(const MainLoopOptions *opts)
 {
-    AioContextOptions ctx_opts = {.name = "main", .fdmon = opts->fdmon};
+    AioContextOptions ctx_opts = {.name = "main",
+                                  .fdmon = opts->fdmon,
+                                  .uring_flags = opts->uring_flags,
+                                  .shared_ring = true};
 
     assert(!main_ctx);
     /* The main loop does not busy-poll: it shares the CPU with vCPUs. */

@@ -30,6 +30,11 @@
 typedef struct MainLoopOptions {
     AioFdmonKind fdmon;
     int64_t timeout_ms; /* the cap; 0 = default, < 0 = none */
+    /*
+     * IORING_SETUP_* flags for the main context. AIO_URING_SINGLE_THREAD_FLAGS
+     * are dropped: vCPU threads holding the big lock enter this ring too.
+     */
+    unsigned uring_flags;
 } MainLoopOptions;
 
 /*

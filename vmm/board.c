@@ -100,7 +100,8 @@ static int start_iothreads(Machine *m, char *err, size_t errlen)
 {
     for (int i = 0; i < m->cfg->iothreads; i++) {
         AioContextOptions opts = {.fdmon = m->cfg->fdmon,
-                                  .poll = m->cfg->iothread_poll};
+                                  .poll = m->cfg->iothread_poll,
+                                  .uring_flags = m->cfg->iothread_uring_flags};
         char name[32];
 
         snprintf(name, sizeof(name), "iothread%d", i);

@@ -40,7 +40,8 @@ typedef struct MachineConfig {
     int ndisks;
     int iothreads;
     AioPollParams iothread_poll;
-    char *serial; /* "stdio", "file:PATH" or "none" */
+    unsigned iothread_uring_flags; /* IORING_SETUP_* for IOThread rings */
+    char *serial;                  /* "stdio", "file:PATH" or "none" */
     AioFdmonKind fdmon;
     bool notify_on_sqe;
     int64_t main_loop_timeout_ms;

@@ -16,6 +16,10 @@
 
 static void usage(FILE *out)
 {
+    char default_flags[64];
+
+    aio_uring_flags_name(AIO_IOTHREAD_URING_FLAGS_DEFAULT, default_flags,
+                         sizeof(default_flags));
     fprintf(
         out,
         "Usage: minivmm --accel qtest --qtest unix:PATH[,server] [options]\n"
@@ -50,6 +54,23 @@ static void usage(FILE *out)
         "  --iothreads N              start N IOThreads (default 0)\n"
         "  --iothread-poll-max-ns N   IOThread adaptive polling limit (default "
         "%d)\n"
+        "  --iothread-poll-weight N   0: grow/shrink polling; 1..63: poll for "
+        "about\n"
+        "                             twice a moving average of recent block "
+        "times,\n"
+        "                             each new one weighing 1/2^N (default "
+        "%d)\n"
+        "  --iothread-uring-flags L   io_uring setup flags for IOThread "
+        "rings:\n"
+        "                             none, or a comma list of single-issuer,\n"
+        "                             coop (COOP_TASKRUN+TASKRUN_FLAG), defer\n"
+        "                             (DEFER_TASKRUN, implies single-issuer)"
+#ifdef IORING_SETUP_NO_SQARRAY
+        ",\n                             no-sqarray"
+#endif
+        "\n                             (default %s);\n"
+        "                             a flag the kernel rejects is dropped\n"
+        "                             with one log line\n"
         "  --serial stdio|file:PATH|none\n"
         "                             the UART (COM1): output to stdout\n"
         "                             (default) or to a file, input from "
@@ -70,7 +91,8 @@ static void usage(FILE *out)
         "  --stats                    print block statistics at exit\n"
         "  -h, --help                 this text\n"
         "  -V, --version              version\n",
-        AIO_POLL_MAX_NS_DEFAULT, MAIN_LOOP_TIMEOUT_MS_DEFAULT);
+        AIO_POLL_MAX_NS_DEFAULT, AIO_POLL_WEIGHT_DEFAULT, default_flags,
+        MAIN_LOOP_TIMEOUT_MS_DEFAULT);
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -214,6 +236,8 @@ enum {
     OPT_DISK,
     OPT_IOTHREADS,
     OPT_POLL_MAX,
+    OPT_POLL_WEIGHT,
+    OPT_URING_FLAGS,
     OPT_EVENT_LOOP,
     OPT_NOTIFY_ON_SQE,
     OPT_MAIN_LOOP_TIMEOUT,
@@ -230,6 +254,8 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         {"disk", required_argument, NULL, OPT_DISK},
         {"iothreads", required_argument, NULL, OPT_IOTHREADS},
         {"iothread-poll-max-ns", required_argument, NULL, OPT_POLL_MAX},
+        {"iothread-poll-weight", required_argument, NULL, OPT_POLL_WEIGHT},
+        {"iothread-uring-flags", required_argument, NULL, OPT_URING_FLAGS},
         {"event-loop", required_argument, NULL, OPT_EVENT_LOOP},
         {"aio-notify-on-sqe", required_argument, NULL, OPT_NOTIFY_ON_SQE},
         {"main-loop-timeout-ms", required_argument, NULL,
@@ -250,7 +276,9 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         .fdmon = AIO_FDMON_AUTO,
         .notify_on_sqe = true,
         .main_loop_timeout_ms = MAIN_LOOP_TIMEOUT_MS_DEFAULT,
-        .iothread_poll = {.max_ns = AIO_POLL_MAX_NS_DEFAULT},
+        .iothread_poll = {.max_ns = AIO_POLL_MAX_NS_DEFAULT,
+                          .weight = AIO_POLL_WEIGHT_DEFAULT},
+        .iothread_uring_flags = AIO_IOTHREAD_URING_FLAGS_DEFAULT,
     };
     opterr = 0;
     optind = 1;
@@ -302,6 +330,25 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
                 return -EINVAL;
             }
             cfg->iothread_poll.max_ns = n;
+            break;
+        case OPT_POLL_WEIGHT:
+            if (parse_long("--iothread-poll-weight", optarg, 0,
+                           AIO_POLL_WEIGHT_MAX, &n)) {
+                return -EINVAL;
+            }
+            cfg->iothread_poll.weight = n;
+            break;
+        case OPT_URING_FLAGS:
+            if (aio_uring_flags_parse(optarg, &cfg->iothread_uring_flags)) {
+                return fail("--iothread-uring-flags expects none or a comma "
+                            "list of single-issuer, coop, defer%s, not '%s'",
+#ifdef IORING_SETUP_NO_SQARRAY
+                            ", no-sqarray",
+#else
+                            "",
+#endif
+                            optarg);
+            }
             break;
         case OPT_EVENT_LOOP:
             if (!strcmp(optarg, "io_uring")) {

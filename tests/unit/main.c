@@ -16,6 +16,7 @@ int main(void)
     srunner_add_suite(sr, pci_suite());
     srunner_add_suite(sr, ahci_suite());
     srunner_add_suite(sr, virtio_blk_suite());
+    srunner_add_suite(sr, uring_flags_suite());
     int failed;
 
     srunner_run_all(sr, CK_NORMAL);

@@ -9,5 +9,6 @@ Suite *block_suite(void);
 Suite *pci_suite(void);
 Suite *ahci_suite(void);
 Suite *virtio_blk_suite(void);
+Suite *uring_flags_suite(void);
 
 #endif

@@ -96,6 +96,10 @@ pthread_t vm_owner_thread(int owner)
 void vm_start(const VmOptions *o)
 {
     VmOptions none = {0};
+    AioContextOptions io_opts = {.poll = {.max_ns = AIO_POLL_MAX_NS_DEFAULT,
+                                          .weight = AIO_POLL_WEIGHT_DEFAULT},
+                                 .uring_flags =
+                                     AIO_IOTHREAD_URING_FLAGS_DEFAULT};
     char path[256], err[256];
 
     if (!o) {
@@ -108,8 +112,11 @@ void vm_start(const VmOptions *o)
     pci_host_init(&vm.host, &vm.as);
     main_loop_thread_start(&vm.loop,
                            &(MainLoopOptions){.fdmon = AIO_FDMON_AUTO});
+    if (o->uring_flags_set) {
+        io_opts.uring_flags = o->uring_flags;
+    }
     for (int i = 0; i < 2; i++) {
-        vm.io[i] = iothread_new(i ? "vblk-io1" : "vblk-io0", NULL);
+        vm.io[i] = iothread_new(i ? "vblk-io1" : "vblk-io0", &io_opts);
         ck_assert_ptr_nonnull(vm.io[i]);
         aio_run_in_context(iothread_get_context(vm.io[i]), record_thread,
                            &vm.io_thread[i]);

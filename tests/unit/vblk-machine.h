@@ -42,6 +42,9 @@ typedef struct VmOptions {
     bool owners_set;
     bool readonly;
     uint16_t queue_size;
+    /* IOThread io_uring setup flags (IORING_SETUP_*); else the default. */
+    bool uring_flags_set;
+    unsigned uring_flags;
 } VmOptions;
 
 typedef struct VmMsi {

@@ -1,0 +1,479 @@
+/*
+ * bench-uring: io_uring setup flags and adaptive polling policies, measured
+ * on the virtio-blk data path of one IOThread.
+ *
+ * The bench thread is the guest: through the in-process qos transport (no
+ * qtest socket, so no protocol in the way) it drives a virtio-blk disk with
+ * 4 KiB random reads at QD1 and QD64, spinning on the used ring for
+ * completions (MSIs land in guest RAM and nobody waits for them). The disk's
+ * queue runs on one IOThread. The guest thread spins, so it and the
+ * IOThread are pinned to different CPUs: left to the scheduler, the two
+ * share a CPU now and then and the numbers measure that instead.
+ *
+ * Every run builds a fresh IOThread (the flags are fixed at ring setup) and
+ * device, warms up briefly, then counts completed reads for the run time.
+ * The IOThread's CPU time is read on the IOThread itself
+ * (CLOCK_THREAD_CPUTIME_ID, through aio_run_in_context()) at the start and
+ * end; wall time is the guest's clock_ns() over the same span.
+ *
+ * Environment:
+ *   BENCH_URING_SECS    seconds per run (default 3)
+ *   BENCH_URING_WEIGHT  poll weight of the "weighted" rows (default: the
+ *                       IOThread default, or 3 where that is grow/shrink)
+ *   BENCH_URING_TARGET  null or file: run only that target (the summary
+ *                       line then needs the null one)
+ *   MINIVMM_BENCH_DIR   where the image lives (default /var/tmp)
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/virtio_blk.h>
+
+#include "aio/iothread.h"
+#include "aio/main-loop.h"
+#include "block/block.h"
+#include "devices/address-space.h"
+#include "devices/pci.h"
+#include "devices/virtio-blk.h"
+#include "tests/qos/qos-local.h"
+#include "tests/qos/virtio-blk.h"
+#include "util/clock.h"
+
+#define RAM_SIZE     (64u << 20)
+#define IMG_SIZE     (256ull << 20)
+#define IO_SIZE      4096
+#define MAX_QD       64
+#define GUEST_CPU    0
+#define IOTHREAD_CPU 1
+#define WARMUP_NS    (200 * NS_PER_MS)
+
+typedef struct Machine {
+    GuestMemory ram;
+    AddressSpace as;
+    PciHost host;
+    pthread_t main_thread;
+    volatile int main_ready;
+    Qos q;
+} Machine;
+
+static Machine m;
+
+/* One measured configuration and its result. */
+typedef struct Run {
+    const char *flags_name;
+    unsigned flags;
+    const char *poll_name;
+    AioPollParams poll;
+    double iops, cpu_us_per_io, wall_s;
+    unsigned got_flags; /* what the kernel accepted */
+} Run;
+
+static void pin_self(int cpu)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static void pin_iothread(void *opaque)
+{
+    (void)opaque;
+    pin_self(IOTHREAD_CPU);
+}
+
+static void read_cpu(void *opaque)
+{
+    *(int64_t *)opaque = thread_cpu_ns();
+}
+
+/* MSIs are DMA writes; the guest does not wait for them, it polls. */
+static void msi_land(void *opaque, uint64_t addr, uint32_t data)
+{
+    uint32_t *p = gm_ptr(&m.ram, addr, 4);
+
+    (void)opaque;
+    if (p && !(addr & 3)) {
+        __atomic_store_n(p, data, __ATOMIC_RELEASE);
+    }
+}
+
+static void irq_none(void *opaque, int gsi, int level)
+{
+    (void)opaque;
+    (void)gsi;
+    (void)level;
+}
+
+static void *main_loop_fn(void *opaque)
+{
+    MainLoopOptions opts = {.fdmon = AIO_FDMON_AUTO};
+
+    (void)opaque;
+    if (main_loop_init(&opts) < 0) {
+        abort();
+    }
+    __atomic_store_n(&m.main_ready, 1, __ATOMIC_RELEASE);
+    main_loop_run();
+    bql_unlock();
+    return NULL;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+static void new_read(QVirtioBlkReq *r, uint64_t data, uint64_t sectors,
+                     uint64_t *rng)
+{
+    uint64_t blocks = sectors / (IO_SIZE / 512);
+
+    *r = (QVirtioBlkReq){.type = VIRTIO_BLK_T_IN,
+                         .sector = rng_next(rng) % blocks * (IO_SIZE / 512),
+                         .data = data,
+                         .len = IO_SIZE};
+}
+
+/*
+ * Keep @qd reads in flight until @end_ns; returns how many completed.
+ * Errors abort: a benchmark of failing reads measures nothing.
+ */
+static uint64_t drive(QVirtioBlk *b, unsigned qd, uint64_t *bufs,
+                      QVirtioBlkReq *reqs, int64_t end_ns, uint64_t *rng)
+{
+    QVirtQueue *vq = &b->vq[0];
+    uint64_t done = 0;
+
+    while (clock_ns() < end_ns) {
+        unsigned ready[MAX_QD], n = 0;
+
+        if (!qvirtqueue_poll_used(vq)) {
+            continue;
+        }
+        /*
+         * Find every finished request before reusing any descriptor: a new
+         * chain may take the head of a finished request not looked at yet,
+         * and starting a chain clears its head's done mark.
+         */
+        for (unsigned i = 0; i < qd; i++) {
+            if (vq->done[reqs[i].head]) {
+                vq->done[reqs[i].head] = false;
+                ready[n++] = i;
+            }
+        }
+        for (unsigned k = 0; k < n; k++) {
+            unsigned i = ready[k];
+
+            new_read(&reqs[i], bufs[i], b->capacity, rng);
+            qvirtio_blk_submit(b, 0, &reqs[i]);
+        }
+        done += n;
+        if (n) {
+            qvirtio_blk_kick(b, 0);
+        }
+    }
+    return done;
+}
+
+/* Let every request in flight come back, so the device can go. */
+static void drain(QVirtioBlk *b, unsigned qd, QVirtioBlkReq *reqs)
+{
+    for (unsigned i = 0; i < qd; i++) {
+        if (!qvirtio_blk_wait(b, 0, &reqs[i], QVIRTIO_BLK_TIMEOUT_MS)) {
+            fprintf(stderr,
+                    "bench-uring: read %u of %u timed out (avail %u, used "
+                    "%u, seen %u)\n",
+                    i, qd, b->vq[0].avail_idx, qvirtqueue_used_idx(&b->vq[0]),
+                    b->vq[0].last_used);
+            exit(1);
+        }
+        if (reqs[i].status != VIRTIO_BLK_S_OK) {
+            fprintf(stderr, "bench-uring: read failed: status %u\n",
+                    reqs[i].status);
+            exit(1);
+        }
+    }
+}
+
+static void run_one(const char *path, const char *blk_opts, unsigned qd,
+                    int64_t run_ns, Run *r)
+{
+    AioContextOptions opts = {
+        .fdmon = AIO_FDMON_IO_URING, .poll = r->poll, .uring_flags = r->flags};
+    VirtioBlkOptions bo = {.serial = "bench-uring"};
+    QVirtioBlkOptions qo = {.msix = true};
+    IrqLine intx = {.set_level = irq_none, .gsi = 10};
+    MsiSink sink = {.send = msi_land};
+    QVirtioBlkReq reqs[MAX_QD];
+    uint64_t bufs[MAX_QD], rng = 0x9e3779b97f4a7c15ull, done;
+    int64_t cpu0, cpu1, t0, t1;
+    BlockBackend *blk;
+    IOThread *io;
+    VirtioBlk *vblk;
+    QVirtioBlk b;
+    char err[256];
+
+    io = iothread_new("bench-io", &opts);
+    if (!io) {
+        fprintf(stderr, "bench-uring: iothread: %s\n", strerror(errno));
+        exit(1);
+    }
+    r->got_flags = aio_context_uring_flags(iothread_get_context(io));
+    aio_run_in_context(iothread_get_context(io), pin_iothread, NULL);
+    if (blk_open_string(path, blk_opts, &blk, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bench-uring: %s: %s\n", path, err);
+        exit(1);
+    }
+    bo.ctx[0] = iothread_get_context(io);
+    bql_lock();
+    if (virtio_blk_create(&vblk, &m.host, PCI_DEVFN(4, 0), &m.ram, &sink, intx,
+                          blk, &bo) < 0) {
+        abort();
+    }
+    bql_unlock();
+    /*
+     * The driver takes its rings from where the last run's were, and does
+     * not clear them: a stale used index would read as completions.
+     */
+    qos_alloc_reset(&m.q);
+    memset(gm_ptr(&m.ram, 0, RAM_SIZE), 0, RAM_SIZE);
+    if (!qvirtio_blk_init(&b, &m.q, 0, &qo)) {
+        exit(1);
+    }
+    for (unsigned i = 0; i < qd; i++) {
+        bufs[i] = qos_alloc(&m.q, IO_SIZE, IO_SIZE);
+        new_read(&reqs[i], bufs[i], b.capacity, &rng);
+        qvirtio_blk_submit(&b, 0, &reqs[i]);
+    }
+    qvirtio_blk_kick(&b, 0);
+
+    drive(&b, qd, bufs, reqs, clock_ns() + WARMUP_NS, &rng);
+    aio_run_in_context(iothread_get_context(io), read_cpu, &cpu0);
+    t0 = clock_ns();
+    done = drive(&b, qd, bufs, reqs, t0 + run_ns, &rng);
+    t1 = clock_ns();
+    aio_run_in_context(iothread_get_context(io), read_cpu, &cpu1);
+    drain(&b, qd, reqs);
+
+    r->wall_s = (double)(t1 - t0) / NS_PER_S;
+    r->iops = done / r->wall_s;
+    r->cpu_us_per_io = done ? (double)(cpu1 - cpu0) / NS_PER_US / done : 0;
+
+    bql_lock();
+    virtio_blk_destroy(vblk);
+    bql_unlock();
+    blk_close(blk);
+    iothread_free(io);
+}
+
+/* A patterned image, kept between runs while its size is right. */
+static int prepare_image(const char *path)
+{
+    static char buf[1 << 20];
+    struct stat st;
+    int fd;
+
+    if (stat(path, &st) == 0 && (uint64_t)st.st_size == IMG_SIZE) {
+        return 0;
+    }
+    fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "bench-uring: %s: %s\n", path, strerror(errno));
+        return -errno;
+    }
+    memset(buf, 0xa5, sizeof(buf));
+    for (uint64_t off = 0; off < IMG_SIZE; off += sizeof(buf)) {
+        if (pwrite(fd, buf, sizeof(buf), off) != (ssize_t)sizeof(buf)) {
+            close(fd);
+            return -EIO;
+        }
+    }
+    fsync(fd);
+    close(fd);
+    return 0;
+}
+
+/* cache=none where the filesystem has O_DIRECT (tmpfs in 6.1 has not). */
+static const char *file_opts(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECT);
+
+    if (fd < 0) {
+        return "aio=io_uring,cache=writeback";
+    }
+    close(fd);
+    return "aio=io_uring,cache=none";
+}
+
+static const struct {
+    const char *name;
+    unsigned flags;
+} flag_sets[] = {
+    {"none", 0},
+    {"single-issuer", IORING_SETUP_SINGLE_ISSUER},
+    {"+coop", IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+                  IORING_SETUP_TASKRUN_FLAG},
+    {"+defer", IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+                   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_DEFER_TASKRUN},
+};
+#define NFLAGS    (sizeof(flag_sets) / sizeof(flag_sets[0]))
+#define NPOLL     3
+#define BASE_POLL 1 /* grow-shrink */
+
+/* The workload whose weighted vs grow-shrink ratios end the output. */
+#define WEIGHTED_TARGET 1 /* the file: a real wait for the disk */
+#define WEIGHTED_QD     1
+
+static Run results[2][2][NFLAGS][NPOLL]; /* target, qd, flags, poll */
+
+static void machine_init(void)
+{
+    if (gm_init(&m.ram, RAM_SIZE) < 0) {
+        abort();
+    }
+    as_init(&m.as, &m.ram);
+    pci_host_init(&m.host, &m.as);
+    pthread_create(&m.main_thread, NULL, main_loop_fn, NULL);
+    while (!__atomic_load_n(&m.main_ready, __ATOMIC_ACQUIRE)) {
+        usleep(1000);
+    }
+    qos_local_init(&m.q, &m.as);
+}
+
+static void machine_cleanup(void)
+{
+    main_loop_quit();
+    pthread_join(m.main_thread, NULL);
+    bql_lock();
+    main_loop_cleanup();
+    pci_host_cleanup(&m.host);
+    as_cleanup(&m.as);
+    gm_cleanup(&m.ram);
+}
+
+int main(void)
+{
+    const char *env_secs = getenv("BENCH_URING_SECS");
+    const char *env_weight = getenv("BENCH_URING_WEIGHT");
+    const char *dir = getenv("MINIVMM_BENCH_DIR");
+    const char *only = getenv("BENCH_URING_TARGET");
+    unsigned weight = AIO_POLL_WEIGHT_DEFAULT ? AIO_POLL_WEIGHT_DEFAULT : 3;
+    const unsigned qds[2] = {1, MAX_QD};
+    double secs = 3, best[2] = {0, 0};
+    const char *best_name[2] = {"none", "none"};
+    char image[256];
+    const char *paths[2], *opts[2], *names[2] = {"null", "file"};
+
+    if (env_secs && atof(env_secs) > 0) {
+        secs = atof(env_secs);
+    }
+    if (env_weight && atoi(env_weight) > 0 &&
+        atoi(env_weight) <= AIO_POLL_WEIGHT_MAX) {
+        weight = atoi(env_weight);
+    }
+    snprintf(image, sizeof(image), "%s/minivmm-bench-uring.img",
+             dir && *dir ? dir : "/var/tmp");
+    if (prepare_image(image) < 0) {
+        return 1;
+    }
+    paths[0] = "null://1G";
+    opts[0] = NULL;
+    paths[1] = image;
+    opts[1] = file_opts(image);
+
+    pin_self(GUEST_CPU);
+    machine_init();
+    printf("4 KiB random reads through virtio-blk on one IOThread, %.1f s per "
+           "run;\nguest thread pinned to CPU %d, IOThread to CPU %d. Ratios "
+           "are to the\nno-flags, grow-shrink row of the same target and "
+           "QD.\n",
+           secs, GUEST_CPU, IOTHREAD_CPU);
+    printf("file: %s (%s, %llu MiB)\n", image, opts[1], IMG_SIZE >> 20);
+    printf("weighted: poll-weight %u; polling max %d ns\n", weight,
+           AIO_POLL_MAX_NS_DEFAULT);
+#ifdef IORING_SETUP_NO_SQARRAY
+    printf("no-sqarray: defined by these headers, not measured here\n");
+#else
+    printf("no-sqarray: not measured: liburing's headers lack "
+           "IORING_SETUP_NO_SQARRAY\n");
+#endif
+    printf("\n%-6s %-4s %-14s %-12s %10s %7s %9s %7s\n", "target", "QD",
+           "flags", "polling", "IOPS", "ratio", "cpu us/io", "ratio");
+
+    for (int t = 0; t < 2; t++) {
+        if (only && strcmp(only, names[t])) {
+            continue;
+        }
+        for (int qi = 0; qi < 2; qi++) {
+            for (size_t f = 0; f < NFLAGS; f++) {
+                for (int p = 0; p < NPOLL; p++) {
+                    Run *r = &results[t][qi][f][p];
+
+                    r->flags_name = flag_sets[f].name;
+                    r->flags = flag_sets[f].flags;
+                    r->poll_name = p == 0   ? "off"
+                                   : p == 1 ? "grow-shrink"
+                                            : "weighted";
+                    r->poll = (AioPollParams){
+                        .max_ns = p ? AIO_POLL_MAX_NS_DEFAULT : 0,
+                        .weight = p == 2 ? weight : 0};
+                    run_one(paths[t], opts[t], qds[qi],
+                            (int64_t)(secs * NS_PER_S), r);
+                }
+            }
+            Run *base = &results[t][qi][0][BASE_POLL];
+            for (size_t f = 0; f < NFLAGS; f++) {
+                for (int p = 0; p < NPOLL; p++) {
+                    Run *r = &results[t][qi][f][p];
+
+                    printf("%-6s %-4u %-14s %-12s %10.0f %7.3f %9.2f %7.3f%s\n",
+                           names[t], qds[qi], r->flags_name, r->poll_name,
+                           r->iops, r->iops / base->iops, r->cpu_us_per_io,
+                           r->cpu_us_per_io / base->cpu_us_per_io,
+                           r->got_flags == r->flags ? "" : " (flags refused)");
+                }
+            }
+            fflush(stdout);
+        }
+    }
+
+    /* Flags compared at the default polling (grow-shrink), null driver. */
+    for (int qi = 0; qi < 2; qi++) {
+        Run *base = &results[0][qi][0][BASE_POLL];
+
+        best[qi] = 1.0;
+        for (size_t f = 1; f < NFLAGS; f++) {
+            double ratio = results[0][qi][f][BASE_POLL].iops / base->iops;
+
+            if (ratio > best[qi]) {
+                best[qi] = ratio;
+                best_name[qi] = flag_sets[f].name;
+            }
+        }
+    }
+    Run *gs = &results[WEIGHTED_TARGET][WEIGHTED_QD == 1 ? 0 : 1][0][1];
+    Run *wt = &results[WEIGHTED_TARGET][WEIGHTED_QD == 1 ? 0 : 1][0][2];
+
+    printf("\nbest flags at QD1 (null, grow-shrink): %s; at QD64: %s\n",
+           best_name[0], best_name[1]);
+    printf("weighted vs grow-shrink: %s driver, QD%d, no flags\n",
+           names[WEIGHTED_TARGET], WEIGHTED_QD);
+    printf("uring-flags: qd1_best_ratio=%.3f qd64_best_ratio=%.3f "
+           "weighted_cpu_ratio=%.3f weighted_iops_ratio=%.3f\n",
+           best[0], best[1], wt->cpu_us_per_io / gs->cpu_us_per_io,
+           wt->iops / gs->iops);
+    machine_cleanup();
+    return 0;
+}
