@@ -110,6 +110,10 @@ START_TEST(test_usage_errors)
         {{"--main-loop-timeout-ms", "0"}, "at least 1"},
         {{"--iothreads", "99"}, "--iothreads"},
         {{"stray"}, "stray"},
+        {{"--iothread-uring-flags", "bogus"}, "single-issuer"},
+        {{"--iothread-poll-weight", "64"}, "--iothread-poll-weight"},
+        {{"--serial", "tty"}, "file:PATH"},
+        {{"--serial", "file:"}, "file:PATH"},
     };
     Run r;
 
