@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/bench/sort.h"
 #include "aio/aio.h"
 #include "block/block.h"
 #include "util/clock.h"
@@ -272,13 +273,6 @@ static void print_row(const Row *r)
 
 /* Rounds of the interleaved ours-vs-fio comparison behind the headline. */
 #define PAIRED_ROUNDS 3
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
-}
 
 int main(void)
 {

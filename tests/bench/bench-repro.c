@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "tests/bench/iotest.h"
+#include "tests/bench/sort.h"
 #include "tests/qos/ahci.h"
 #include "tests/qos/virtio-blk.h"
 #include "tests/qtest/libqtest.h"
@@ -261,13 +262,6 @@ static bool make_image(const char *path, uint64_t size)
     }
     close(fd);
     return true;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)

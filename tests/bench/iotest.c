@@ -2,6 +2,7 @@
 #include <time.h>
 
 #include "tests/bench/iotest.h"
+#include "tests/bench/sort.h"
 #include "util/clock.h"
 
 #define BATCH_TIMEOUT_NS (10 * NS_PER_S)
@@ -18,13 +19,6 @@ static int64_t sleep_measured(unsigned us)
     while (nanosleep(&ts, &ts) != 0) {
     }
     return clock_ns() - start;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return x < y ? -1 : x > y;
 }
 
 void iotest_run(IotestDisk *disk, const IotestParams *p, IotestResult *r)
