@@ -157,7 +157,8 @@ bench-uring: $(BENCH_URING)
 
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \
-             linux-libc-dev clang-format fio qemu-system-x86
+             linux-libc-dev clang-format fio qemu-system-x86 \
+             busybox-static cpio kmod
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 deps:
