@@ -87,6 +87,10 @@ minivmm: $(BUILD)/minivmm
 $(BUILD)/minivmm: $(MAIN_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# A static build for the nested harness: L1's initramfs has no libraries.
+$(BUILD)/minivmm-static: $(MAIN_SRCS:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) -static -o $@ $^ $(LDLIBS)
+
 $(LIB): $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
@@ -154,6 +158,9 @@ bench-repro: $(BENCH_REPRO) $(BUILD)/minivmm
 # io_uring setup flags x polling policies, virtio-blk on one IOThread.
 bench-uring: $(BENCH_URING)
 	$(BENCH_URING)
+
+# Parts with their own rules: firmware tests, the guest, the nested harness.
+-include $(sort $(wildcard mk/*.mk))
 
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \
