@@ -27,20 +27,20 @@
 
 #include "devices/memory.h"
 
-#define BOOT_GDT_ADDR        0x500
-#define BOOT_ZERO_PAGE_ADDR  0x7000
-#define BOOT_STACK_TOP       0x8000
-#define BOOT_PML4_ADDR       0x9000
-#define BOOT_CMDLINE_ADDR    0x20000
-#define BOOT_CMDLINE_MAX     4096
-#define BOOT_FDT_ADDR        0x30000
-#define BOOT_FDT_MAX         0x10000
-#define BOOT_EBDA_ADDR       0x9FC00
-#define BOOT_KERNEL_ADDR     0x100000
-#define BOOT_CODE_SEL        0x10
-#define BOOT_DATA_SEL        0x18
-#define BOOT_MIN_RAM         (64ULL << 20)
-#define BOOT_MAX_RAM         (3ULL << 30) /* RAM ends below the PCI hole */
+#define BOOT_GDT_ADDR       0x500
+#define BOOT_ZERO_PAGE_ADDR 0x7000
+#define BOOT_STACK_TOP      0x8000
+#define BOOT_PML4_ADDR      0x9000
+#define BOOT_CMDLINE_ADDR   0x20000
+#define BOOT_CMDLINE_MAX    4096
+#define BOOT_FDT_ADDR       0x30000
+#define BOOT_FDT_MAX        0x10000
+#define BOOT_EBDA_ADDR      0x9FC00
+#define BOOT_KERNEL_ADDR    0x100000
+#define BOOT_CODE_SEL       0x10
+#define BOOT_DATA_SEL       0x18
+#define BOOT_MIN_RAM        (64ULL << 20)
+#define BOOT_MAX_RAM        (3ULL << 30) /* RAM ends below the PCI hole */
 
 /*
  * The vCPU's entry state: 64-bit mode, paging on with the identity map at
@@ -54,6 +54,19 @@ typedef struct BootCpuState {
     uint16_t gdt_limit;
     uint16_t code_sel, data_sel;
 } BootCpuState;
+
+/* The e820 map above, as linux_load() gives it to the kernel. */
+#define BOOT_E820_RAM      1
+#define BOOT_E820_RESERVED 2
+#define BOOT_E820_MAX      3
+
+typedef struct BootE820Entry {
+    uint64_t addr, size;
+    uint32_t type;
+} BootE820Entry;
+
+/* Fill @map (room for BOOT_E820_MAX); returns the number of entries. */
+int boot_e820_map(uint64_t ram_size, BootE820Entry *map);
 
 /*
  * GDT and identity page tables; fills cr3, gdt_*, the selectors and a
@@ -89,10 +102,10 @@ typedef struct MpPciIrq {
 } MpPciIrq;
 
 typedef struct MpTableConfig {
-    int ncpus;              /* APIC IDs 0..ncpus-1, CPU 0 the BSP */
-    uint32_t ioapic_addr;   /* 0xFEC00000 */
-    uint8_t ioapic_id;      /* after the CPUs' IDs */
-    const MpPciIrq *pci;    /* PCI bus 0 routing */
+    int ncpus;            /* APIC IDs 0..ncpus-1, CPU 0 the BSP */
+    uint32_t ioapic_addr; /* 0xFEC00000 */
+    uint8_t ioapic_id;    /* after the CPUs' IDs */
+    const MpPciIrq *pci;  /* PCI bus 0 routing */
     int npci;
 } MpTableConfig;
 

@@ -17,6 +17,8 @@ int main(void)
     srunner_add_suite(sr, ahci_suite());
     srunner_add_suite(sr, virtio_blk_suite());
     srunner_add_suite(sr, uring_flags_suite());
+    srunner_add_suite(sr, boot_suite());
+    srunner_add_suite(sr, fdt_suite());
     int failed;
 
     srunner_run_all(sr, CK_NORMAL);

@@ -10,5 +10,7 @@ Suite *pci_suite(void);
 Suite *ahci_suite(void);
 Suite *virtio_blk_suite(void);
 Suite *uring_flags_suite(void);
+Suite *boot_suite(void);
+Suite *fdt_suite(void);
 
 #endif
