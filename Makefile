@@ -22,7 +22,7 @@ endif
 CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
             -I. $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS)
-LDLIBS   := -luring -lpthread
+LDLIBS   := -luring -lfdt -lpthread
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
@@ -36,15 +36,21 @@ BLOCK_SRCS := block/block.c block/open.c block/bounce.c block/iov.c \
               block/stats.c block/inject.c
 DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
              devices/pci-msix.c \
-             devices/serial.c devices/fw-cfg.c \
+             devices/serial.c devices/fw-cfg.c devices/exit-ports.c \
+             devices/rtc.c \
              devices/ahci.c devices/ahci-regs.c devices/ahci-cmd.c \
              devices/ahci-fis.c devices/ata-identify.c \
              devices/virtqueue.c devices/virtio-pci.c \
              devices/virtio-pci-regs.c devices/virtio-blk.c
-VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c
+VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c vmm/kvm.c vmm/kvm-vcpu.c \
+             vmm/machine-boot.c
 MAIN_SRCS := vmm/main.c
 
-LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS) $(BLOCK_SRCS) $(DEV_SRCS) $(VMM_SRCS)
+FW_SRCS   := firmware/boot.c firmware/linux.c firmware/elf.c \
+             firmware/mptable.c firmware/pci-assign.c firmware/fdt.c
+
+LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS) $(BLOCK_SRCS) $(DEV_SRCS) $(VMM_SRCS) \
+             $(FW_SRCS)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libminivmm.a
 
@@ -57,6 +63,7 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/ahci-machine.c \
              tests/unit/test-virtio-blk.c tests/unit/test-virtio-blk-hostile.c \
              tests/unit/vblk-machine.c tests/unit/test-uring-flags.c \
+             tests/unit/test-boot.c tests/unit/test-fdt.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests

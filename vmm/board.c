@@ -7,6 +7,7 @@
 #include "aio/main-loop.h"
 #include "devices/ahci.h"
 #include "devices/virtio-blk.h"
+#include "devices/virtio-pci.h"
 #include "vmm/board.h"
 
 #define PCI_SLOT_AHCI     0x1f
@@ -159,6 +160,11 @@ static int create_disk_devices(Machine *m, char *err, size_t errlen)
                                     board_irq_line(m, board_pci_gsi(slot)),
                                     m->blk[i], &opts);
             if (ret == 0) {
+                if (m->irq.virtio_notify) {
+                    virtio_pci_set_notify_hook(
+                        virtio_blk_pci(m->virtio[m->nvirtio]),
+                        m->irq.virtio_notify, m->irq.opaque);
+                }
                 m->nvirtio++;
                 slot++;
             }
@@ -197,6 +203,18 @@ int machine_create(Machine *m, const MachineConfig *cfg,
         return ret;
     }
     fw_cfg_init(&m->fw_cfg, &m->as, cfg->ram_size, cfg->cpus);
+    atomic_store(&m->exit_status, -1);
+    exit_ports_init(&m->exit_ports, &m->as, machine_request_exit, m);
+    rtc_init(&m->rtc, &m->as);
+
+    /*
+     * Q35's ICH9 LPC bridge, for its place only: Linux scans functions 1-7
+     * of a slot only if function 0 exists and says "multi-function".
+     */
+    pci_device_init(&m->lpc, "lpc", 0x8086, 0x2918, 0x060100, 2);
+    pci_set_byte(&m->lpc, PCI_HEADER_TYPE, 0x80);
+    pci_set_byte(&m->lpc, PCI_INTERRUPT_PIN, 0);
+    pci_host_plug(&m->pci, &m->lpc, PCI_DEVFN(PCI_SLOT_AHCI, 0));
 
     /* Q35 always has its AHCI controller, with or without disks. */
     ret = ahci_create(&m->ahci, &m->pci, AHCI_DEVFN, &m->ram, &m->msi,
@@ -219,6 +237,16 @@ int machine_create(Machine *m, const MachineConfig *cfg,
         return ret;
     }
     return 0;
+}
+
+void machine_request_exit(void *opaque, int status)
+{
+    Machine *m = opaque;
+    int running = -1;
+
+    if (atomic_compare_exchange_strong(&m->exit_status, &running, status)) {
+        main_loop_quit();
+    }
 }
 
 void machine_destroy(Machine *m)
@@ -248,6 +276,10 @@ void machine_destroy(Machine *m)
     if (m->serial_file_fd >= 0) {
         close(m->serial_file_fd);
         m->serial_file_fd = -1;
+    }
+    if (m->lpc.host) {
+        pci_host_unplug(&m->pci, &m->lpc);
+        pci_device_cleanup(&m->lpc);
     }
     pci_host_cleanup(&m->pci);
     as_cleanup(&m->as);

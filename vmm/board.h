@@ -6,27 +6,38 @@
  *   RAM at 0 ................................ --memory
  *   PCI host bridge (0xCF8/0xCFC) ........... 00:00.0
  *   virtio-blk disks ........................ 00:02.0, 00:03.0, ... in order
+ *   ICH9 LPC bridge (no functions) ......... 00:1f.0
  *   AHCI (ICH9), SATA disks on ports 0..5 ... 00:1f.2
  *   8250 UART COM1 (0x3F8, IRQ 4)
  *   fw_cfg (0x510/0x511)
+ *   CMOS clock (0x70/0x71)
+ *   test exit port (0xF4), i8042 reset (0x64)
  */
 #ifndef MINIVMM_VMM_BOARD_H
 #define MINIVMM_VMM_BOARD_H
 
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "aio/iothread.h"
 #include "block/block.h"
 #include "devices/address-space.h"
+#include "devices/exit-ports.h"
 #include "devices/fw-cfg.h"
 #include "devices/memory.h"
 #include "devices/pci.h"
+#include "devices/rtc.h"
 #include "devices/serial.h"
 #include "vmm/config.h"
 
+struct VirtioPciDevice;
+
+/* What the accelerator provides: interrupt delivery, and for KVM the hook
+ * that turns virtio notify registers into ioeventfds (NULL: none). */
 typedef struct MachineIrqOps {
     void (*set_level)(void *opaque, int gsi, int level);
     void (*send_msi)(void *opaque, uint64_t addr, uint32_t data);
+    void (*virtio_notify)(void *opaque, struct VirtioPciDevice *d);
     void *opaque;
 } MachineIrqOps;
 
@@ -35,8 +46,12 @@ typedef struct Machine {
     GuestMemory ram;
     AddressSpace as;
     PciHost pci;
+    PciDevice lpc; /* 00:1f.0: makes slot 0x1f multi-function */
     Serial serial;
     FwCfg fw_cfg;
+    ExitPorts exit_ports;
+    Rtc rtc;
+    atomic_int exit_status; /* -1 while running; set once by the guest */
     MsiSink msi;
     MachineIrqOps irq;
     IOThread *iothreads[MAX_IOTHREADS];
@@ -61,6 +76,12 @@ static inline int board_pci_gsi(int slot)
  */
 int machine_create(Machine *m, const MachineConfig *cfg,
                    const MachineIrqOps *irq, char *err, size_t errlen);
+
+/*
+ * The guest is done (test exit port, reboot, shutdown, a fatal vCPU
+ * error): remember the first status and stop the main loop. Any thread.
+ */
+void machine_request_exit(void *opaque, int status);
 
 /* Drain all I/O, flush the disks, destroy devices, stop IOThreads. */
 void machine_destroy(Machine *m);

@@ -15,6 +15,8 @@
 #include "aio/main-loop.h"
 #include "vmm/board.h"
 #include "vmm/config.h"
+#include "vmm/kvm.h"
+#include "vmm/machine-boot.h"
 #include "vmm/qtest.h"
 
 /* SIGTERM, SIGINT and SIGHUP arrive on a signalfd the main loop watches. */
@@ -91,16 +93,152 @@ static void ensure_std_fds(void)
     }
 }
 
+/* --dump-dtb without a guest: build the machine, describe it, exit. */
+static void no_irq(void *opaque, int gsi, int level)
+{
+    (void)opaque, (void)gsi, (void)level;
+}
+
+static void no_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+    (void)opaque, (void)addr, (void)data;
+}
+
+static int run_dump_dtb(Machine *m, const MachineConfig *cfg)
+{
+    MachineIrqOps irq = {.set_level = no_irq, .send_msi = no_msi};
+    BootCpuState cpu;
+    char err[512];
+    int ret;
+
+    ret = machine_create(m, cfg, &irq, err, sizeof(err));
+    if (ret == 0) {
+        ret = machine_prepare_boot(m, &cpu, err, sizeof(err));
+        machine_destroy(m);
+    }
+    if (ret < 0) {
+        fprintf(stderr, "minivmm: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* The qtest accelerator: a test client's accesses stand in for a guest. */
+static int run_qtest(Machine *m, const MachineConfig *cfg)
+{
+    QtestServer qtest;
+    MachineIrqOps irq = {.set_level = qtest_server_set_irq,
+                         .send_msi = qtest_server_send_msi,
+                         .opaque = &qtest};
+    char err[512];
+    int ret;
+
+    ret = machine_create(m, cfg, &irq, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "minivmm: %s\n", err);
+        return 1;
+    }
+    ret = qtest_server_open(&qtest, cfg->qtest_spec, &m->as, err, sizeof(err));
+    if (ret == 0) {
+        ret = qtest_server_start(&qtest, qtest_eof, NULL);
+    }
+    if (ret == 0) {
+        main_loop_run();
+        /* The qtest thread may be waiting for the lock: let it finish. */
+        bql_unlock();
+        qtest_server_stop(&qtest);
+        bql_lock();
+    } else {
+        fprintf(stderr, "minivmm: %s\n", err);
+    }
+    flush_disks(m);
+    if (cfg->stats) {
+        machine_print_stats(m, stderr);
+    }
+    machine_destroy(m);
+    if (ret < 0) {
+        return 1;
+    }
+    /* A write to the test exit port ends a qtest run too. */
+    return atomic_load(&m->exit_status) > 0 ? atomic_load(&m->exit_status) : 0;
+}
+
+/* KVM: boot the guest and run until it ends or a signal stops us. */
+static int run_kvm(Machine *m, const MachineConfig *cfg)
+{
+    KvmVm vm;
+    BootCpuState cpu;
+    MachineIrqOps irq = {.set_level = kvm_set_irq,
+                         .send_msi = kvm_send_msi,
+                         .virtio_notify = kvm_virtio_notify_hook,
+                         .opaque = &vm};
+    char err[512];
+    int ret, status;
+
+    /* The user's files first: their mistakes deserve a clearer word. */
+    const char *files[] = {cfg->kernel, cfg->initrd};
+    for (int i = 0; i < 2; i++) {
+        if (files[i] && access(files[i], R_OK) < 0) {
+            fprintf(stderr, "minivmm: cannot read %s: %s\n", files[i],
+                    strerror(errno));
+            return 1;
+        }
+    }
+    ret = kvm_vm_init(&vm, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "minivmm: %s\n", err);
+        return 1;
+    }
+    ret = machine_create(m, cfg, &irq, err, sizeof(err));
+    if (ret < 0) {
+        fprintf(stderr, "minivmm: %s\n", err);
+        kvm_vm_cleanup(&vm);
+        return 1;
+    }
+    ret = kvm_vm_map_ram(&vm, &m->ram, &m->as, err, sizeof(err));
+    if (ret == 0) {
+        ret = machine_prepare_boot(m, &cpu, err, sizeof(err));
+    }
+    if (ret == 0) {
+        ret = kvm_vcpus_create(&vm, cfg->cpus, &cpu, err, sizeof(err));
+    }
+    if (ret == 0) {
+        ret = kvm_vcpus_start(&vm, machine_request_exit, m);
+        if (ret < 0) {
+            snprintf(err, sizeof(err), "cannot start the vCPU threads: %s",
+                     strerror(-ret));
+        }
+    }
+    if (ret == 0) {
+        main_loop_run();
+    } else {
+        fprintf(stderr, "minivmm: %s\n", err);
+    }
+    /* vCPUs take the lock to finish an exit: let them, then join them. */
+    bql_unlock();
+    kvm_vcpus_stop(&vm);
+    bql_lock();
+
+    flush_disks(m);
+    if (cfg->stats) {
+        machine_print_stats(m, stderr);
+    }
+    machine_destroy(m);
+    kvm_vm_cleanup(&vm);
+    if (ret < 0) {
+        return 1;
+    }
+    status = atomic_load(&m->exit_status);
+    return status >= 0 ? status : 0; /* a signal ended the run */
+}
+
 int main(int argc, char **argv)
 {
     MachineConfig cfg;
     MainLoopOptions ml_opts;
     SignalWatch sig = {.fd = -1};
-    QtestServer qtest;
-    MachineIrqOps irq;
     Machine machine;
     sigset_t set;
-    char err[512];
     int ret;
 
     ensure_std_fds();
@@ -124,41 +262,21 @@ int main(int argc, char **argv)
     aio_set_fd_handler(main_loop_context(), sig.fd, signal_readable, NULL, NULL,
                        NULL, &sig);
 
-    irq = (MachineIrqOps){.set_level = qtest_server_set_irq,
-                          .send_msi = qtest_server_send_msi,
-                          .opaque = &qtest};
-    ret = machine_create(&machine, &cfg, &irq, err, sizeof(err));
-    if (ret < 0) {
-        fprintf(stderr, "minivmm: %s\n", err);
-        goto out_loop;
+    if (cfg.accel == ACCEL_QTEST) {
+        ret = run_qtest(&machine, &cfg);
+    } else if (!cfg.kernel) {
+        ret = run_dump_dtb(&machine, &cfg);
+    } else {
+        ret = run_kvm(&machine, &cfg);
     }
-    ret = qtest_server_open(&qtest, cfg.qtest_spec, &machine.as, err,
-                            sizeof(err));
-    if (ret == 0) {
-        ret = qtest_server_start(&qtest, qtest_eof, NULL);
-    }
-    if (ret < 0) {
-        fprintf(stderr, "minivmm: %s\n", err);
-        goto out_machine;
+    if (sig.signo && cfg.accel == ACCEL_KVM) {
+        fprintf(stderr, "minivmm: terminating on signal %d\n", sig.signo);
     }
 
-    main_loop_run();
-
-    /* The qtest thread may be waiting for the lock: let it finish. */
-    bql_unlock();
-    qtest_server_stop(&qtest);
-    bql_lock();
-out_machine:
-    flush_disks(&machine);
-    if (cfg.stats) {
-        machine_print_stats(&machine, stderr);
-    }
-    machine_destroy(&machine);
-out_loop:
     aio_set_fd_handler(main_loop_context(), sig.fd, NULL, NULL, NULL, NULL,
                        NULL);
     close(sig.fd);
     main_loop_cleanup();
     config_free(&cfg);
-    return ret < 0 ? 1 : 0;
+    return ret;
 }

@@ -114,6 +114,13 @@ START_TEST(test_usage_errors)
         {{"--iothread-poll-weight", "64"}, "--iothread-poll-weight"},
         {{"--serial", "tty"}, "file:PATH"},
         {{"--serial", "file:"}, "file:PATH"},
+        {{NULL}, "--kernel"},
+        {{"--cpus", "0", "--kernel", "/x"}, "--cpus"},
+        {{"--cpus", "65", "--kernel", "/x"}, "--cpus"},
+        {{"--memory", "32M", "--kernel", "/x"}, "64M"},
+        {{"--initrd", "/x", "--dump-dtb", "/y"}, "--kernel"},
+        {{"--accel", "qtest", "--qtest", "unix:/x", "--kernel", "/x"},
+         "--accel kvm"},
     };
     Run r;
 
@@ -142,6 +149,12 @@ START_TEST(test_setup_errors)
                              "--disk", arg, NULL});
     assert_one_error_line(&r, 1, empty);
     unlink(empty);
+    /* A kernel or initrd that is not there: named, before KVM is needed. */
+    run(&r, (const char *[]){"--kernel", "/nonexistent-vmlinuz", NULL});
+    assert_one_error_line(&r, 1, "/nonexistent-vmlinuz");
+    run(&r, (const char *[]){"--kernel", "/dev/null", "--initrd",
+                             "/nonexistent-initrd", NULL});
+    assert_one_error_line(&r, 1, "/nonexistent-initrd");
     /* Nobody listening on the qtest socket. */
     run(&r, (const char *[]){"--accel", "qtest", "--qtest",
                              "unix:/nonexistent.sock", NULL});

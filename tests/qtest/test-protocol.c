@@ -116,6 +116,18 @@ START_TEST(test_sigterm_exits_cleanly)
 }
 END_TEST
 
+/* The test exit port ends the machine with the status written to it. */
+START_TEST(test_exit_port_sets_exit_status)
+{
+    if (qt->target == QTEST_QEMU) {
+        return; /* q35 has no isa-debug-exit unless asked */
+    }
+    qtest_write_async(qt, "outl 0xf4 0x12a"); /* only the low byte counts */
+    ck_assert_int_eq(qtest_quit(qt), 0x2a);
+    qt = NULL;
+}
+END_TEST
+
 /* ---- The UART and interrupt lines (minivmm only: QEMU has no UART here) ---
  */
 
@@ -190,6 +202,7 @@ Suite *protocol_suite(void)
     tcase_add_test(tc, test_fw_cfg_and_pci_scan);
     tcase_add_test(tc, test_bad_arguments_fail_cleanly);
     tcase_add_test(tc, test_sigterm_exits_cleanly);
+    tcase_add_test(tc, test_exit_port_sets_exit_status);
     tcase_add_test(tc, test_serial_file_stdin_and_irq_lines);
     suite_add_tcase(s, tc);
     return s;

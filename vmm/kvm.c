@@ -1,0 +1,385 @@
+/*
+ * The VM: /dev/kvm, guest RAM, the in-kernel irqchip and PIT, interrupt
+ * delivery (IOAPIC lines, MSI routes with irqfds) and virtio ioeventfds.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "devices/virtio-pci.h"
+#include "util/compiler.h"
+#include "util/log.h"
+#include "vmm/kvm.h"
+
+/* Where KVM (on Intel) keeps its real-mode TSS and identity page. */
+#define KVM_TSS_ADDR          0xfffbd000
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000
+#define KVM_FIRST_MSI_GSI     KVM_IOAPIC_PINS
+#define KVM_MAX_CPUID_ENTRIES 256
+
+static const struct {
+    int cap;
+    const char *name;
+} required_caps[] = {
+    {KVM_CAP_IRQCHIP, "IRQCHIP (in-kernel interrupt controllers)"},
+    {KVM_CAP_IOEVENTFD, "IOEVENTFD"},
+    {KVM_CAP_IRQFD, "IRQFD"},
+    {KVM_CAP_IRQ_ROUTING, "IRQ_ROUTING"},
+    {KVM_CAP_USER_MEMORY, "USER_MEMORY"},
+    {KVM_CAP_PIT2, "PIT2 (in-kernel PIT)"},
+    {KVM_CAP_SIGNAL_MSI, "SIGNAL_MSI"},
+    {KVM_CAP_EXT_CPUID, "EXT_CPUID"},
+};
+
+static int check_kvm(KvmVm *vm, char *err, size_t errlen)
+{
+    int version;
+
+    vm->sys_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (vm->sys_fd < 0) {
+        int ret = -errno;
+
+        snprintf(err, errlen, "cannot open /dev/kvm: %s%s", strerror(errno),
+                 errno == ENOENT ? " (no KVM here: load kvm-intel or kvm-amd, "
+                                   "or use the nested harness)"
+                                 : "");
+        return ret;
+    }
+    version = ioctl(vm->sys_fd, KVM_GET_API_VERSION, 0);
+    if (version != KVM_API_VERSION) {
+        snprintf(err, errlen, "/dev/kvm speaks KVM API version %d, not %d",
+                 version, KVM_API_VERSION);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(required_caps); i++) {
+        if (ioctl(vm->sys_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+            snprintf(err, errlen, "KVM lacks the capability %s",
+                     required_caps[i].name);
+            return -ENOTSUP;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The GSI routing table as a PC wires it (GSIs 0-15 to both the PIC and
+ * the IOAPIC, 16-23 to the IOAPIC), plus one MSI route per cached message.
+ * KVM_SET_GSI_ROUTING replaces the whole table, so the default part is
+ * written every time.
+ */
+static int set_gsi_routing(KvmVm *vm)
+{
+    struct kvm_irq_routing *table;
+    unsigned n = 0;
+    int ret;
+
+    table = calloc(1, sizeof(*table) + (2 * KVM_IOAPIC_PINS + vm->nmsi) *
+                                           sizeof(table->entries[0]));
+    if (!table) {
+        return -ENOMEM;
+    }
+    for (int gsi = 0; gsi < KVM_IOAPIC_PINS; gsi++) {
+        if (gsi < 16 && gsi != 2) { /* PIC pin 2 is the cascade */
+            table->entries[n++] = (struct kvm_irq_routing_entry){
+                .gsi = gsi,
+                .type = KVM_IRQ_ROUTING_IRQCHIP,
+                .u.irqchip = {.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
+                                                 : KVM_IRQCHIP_PIC_SLAVE,
+                              .pin = gsi % 8}};
+        }
+        table->entries[n++] = (struct kvm_irq_routing_entry){
+            .gsi = gsi,
+            .type = KVM_IRQ_ROUTING_IRQCHIP,
+            .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi}};
+    }
+    for (int i = 0; i < vm->nmsi; i++) {
+        table->entries[n++] = (struct kvm_irq_routing_entry){
+            .gsi = vm->msi[i].gsi,
+            .type = KVM_IRQ_ROUTING_MSI,
+            .u.msi = {.address_lo = (uint32_t)vm->msi[i].addr,
+                      .address_hi = (uint32_t)(vm->msi[i].addr >> 32),
+                      .data = vm->msi[i].data}};
+    }
+    table->nr = n;
+    ret = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, table) < 0 ? -errno : 0;
+    free(table);
+    return ret;
+}
+
+static int create_vm(KvmVm *vm, char *err, size_t errlen)
+{
+    /* Not KVM_PIT_SPEAKER_DUMMY: Linux calibrates the TSC against PIT
+     * channel 2, whose gate and output it reads through port 0x61. */
+    struct kvm_pit_config pit = {.flags = 0};
+    uint64_t map_addr = KVM_IDENTITY_MAP_ADDR;
+    const char *step;
+
+    vm->vm_fd = ioctl(vm->sys_fd, KVM_CREATE_VM, 0);
+    if (vm->vm_fd < 0) {
+        step = "KVM_CREATE_VM";
+        goto fail;
+    }
+    if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDR) < 0) {
+        step = "KVM_SET_TSS_ADDR";
+        goto fail;
+    }
+    if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &map_addr) < 0) {
+        step = "KVM_SET_IDENTITY_MAP_ADDR";
+        goto fail;
+    }
+    if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+        step = "KVM_CREATE_IRQCHIP";
+        goto fail;
+    }
+    if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+        step = "KVM_CREATE_PIT2";
+        goto fail;
+    }
+    return 0;
+
+fail:
+    snprintf(err, errlen, "%s failed: %s", step, strerror(errno));
+    return -errno;
+}
+
+static int get_cpuid(KvmVm *vm, char *err, size_t errlen)
+{
+    vm->cpuid =
+        calloc(1, sizeof(*vm->cpuid) +
+                      KVM_MAX_CPUID_ENTRIES * sizeof(vm->cpuid->entries[0]));
+    if (!vm->cpuid) {
+        return -ENOMEM;
+    }
+    vm->cpuid->nent = KVM_MAX_CPUID_ENTRIES;
+    if (ioctl(vm->sys_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) < 0) {
+        snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s",
+                 strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+int kvm_vm_init(KvmVm *vm, char *err, size_t errlen)
+{
+    int ret;
+
+    memset(vm, 0, sizeof(*vm));
+    vm->sys_fd = vm->vm_fd = -1;
+    pthread_mutex_init(&vm->msi_lock, NULL);
+
+    ret = check_kvm(vm, err, errlen);
+    if (ret == 0) {
+        ret = create_vm(vm, err, errlen);
+    }
+    if (ret == 0) {
+        ret = get_cpuid(vm, err, errlen);
+    }
+    if (ret == 0) {
+        vm->run_size = ioctl(vm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+        if (vm->run_size <= 0) {
+            snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE failed: %s",
+                     strerror(errno));
+            ret = -errno;
+        }
+    }
+    if (ret == 0) {
+        ret = set_gsi_routing(vm);
+        if (ret < 0) {
+            snprintf(err, errlen, "KVM_SET_GSI_ROUTING failed: %s",
+                     strerror(-ret));
+        }
+    }
+    if (ret < 0) {
+        kvm_vm_cleanup(vm);
+    }
+    return ret;
+}
+
+int kvm_vm_map_ram(KvmVm *vm, GuestMemory *ram, AddressSpace *as, char *err,
+                   size_t errlen)
+{
+    struct kvm_userspace_memory_region slot = {.slot = 0,
+                                               .guest_phys_addr = 0,
+                                               .memory_size = ram->size,
+                                               .userspace_addr =
+                                                   (uintptr_t)ram->host};
+
+    vm->as = as;
+    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
+        snprintf(err, errlen,
+                 "KVM_SET_USER_MEMORY_REGION (%llu MiB of RAM) "
+                 "failed: %s",
+                 (unsigned long long)(ram->size >> 20), strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+void kvm_vm_cleanup(KvmVm *vm)
+{
+    for (int i = 0; i < vm->nmsi; i++) {
+        close(vm->msi[i].fd);
+    }
+    vm->nmsi = 0;
+    free(vm->cpuid);
+    vm->cpuid = NULL;
+    if (vm->vm_fd >= 0) {
+        close(vm->vm_fd);
+    }
+    if (vm->sys_fd >= 0) {
+        close(vm->sys_fd);
+    }
+    vm->vm_fd = vm->sys_fd = -1;
+    pthread_mutex_destroy(&vm->msi_lock);
+}
+
+/* ---- Interrupts ------------------------------------------------------- */
+
+/* DATAPATH 7: a level-triggered line (serial, PCI INTx) into the IOAPIC. */
+void kvm_set_irq(void *opaque, int gsi, int level)
+{
+    KvmVm *vm = opaque;
+    struct kvm_irq_level irq = {.irq = gsi, .level = level};
+
+    if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0) {
+        log_once("kvm: KVM_IRQ_LINE %d failed: %s", gsi, strerror(errno));
+    }
+}
+
+/* An irqfd bound to a new MSI route, or -errno when the table is full. */
+static int add_msi_route(KvmVm *vm, uint64_t addr, uint32_t data)
+{
+    KvmMsiRoute *r;
+    struct kvm_irqfd irqfd;
+    int ret;
+
+    if (vm->nmsi == KVM_MAX_MSI_ROUTES) {
+        return -ENOSPC;
+    }
+    r = &vm->msi[vm->nmsi];
+    *r = (KvmMsiRoute){.addr = addr,
+                       .data = data,
+                       .gsi = KVM_FIRST_MSI_GSI + vm->nmsi,
+                       .fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+    if (r->fd < 0) {
+        return -errno;
+    }
+    vm->nmsi++;
+    ret = set_gsi_routing(vm);
+    if (ret == 0) {
+        irqfd = (struct kvm_irqfd){.fd = r->fd, .gsi = r->gsi};
+        ret = ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
+    }
+    if (ret < 0) {
+        vm->nmsi--;
+        close(r->fd);
+        set_gsi_routing(vm);
+        return ret;
+    }
+    return r->fd;
+}
+
+/*
+ * DATAPATH 7: an MSI or MSI-X message. A guest programs a handful of
+ * messages (one per vector) and then reuses them, so each distinct message
+ * gets a GSI route and an irqfd once; after that, delivering it is a single
+ * eventfd write from whichever thread completed the request.
+ */
+void kvm_send_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+    KvmVm *vm = opaque;
+    int fd = -1;
+
+    pthread_mutex_lock(&vm->msi_lock);
+    for (int i = 0; i < vm->nmsi; i++) {
+        if (vm->msi[i].addr == addr && vm->msi[i].data == data) {
+            fd = vm->msi[i].fd;
+            break;
+        }
+    }
+    if (fd < 0) {
+        fd = add_msi_route(vm, addr, data);
+    }
+    pthread_mutex_unlock(&vm->msi_lock);
+
+    if (fd >= 0) {
+        if (eventfd_write(fd, 1) < 0) {
+            log_once("kvm: irqfd write failed: %s", strerror(errno));
+        }
+        return;
+    }
+    /* Out of routes: deliver it the slow way rather than lose it. */
+    struct kvm_msi msi = {.address_lo = (uint32_t)addr,
+                          .address_hi = (uint32_t)(addr >> 32),
+                          .data = data};
+    if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0) {
+        log_once("kvm: KVM_SIGNAL_MSI failed: %s", strerror(errno));
+    }
+}
+
+/* ---- ioeventfds for virtio notify registers --------------------------- */
+
+static int ioeventfd_assign(KvmVm *vm, uint64_t gpa, int fd, bool assign)
+{
+    struct kvm_ioeventfd ioe = {
+        .addr = gpa,
+        .len = 2, /* the guest writes the 16-bit queue index */
+        .fd = fd,
+        .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
+
+    return ioctl(vm->vm_fd, KVM_IOEVENTFD, &ioe) < 0 ? -errno : 0;
+}
+
+/*
+ * DATAPATH 1 (virtio): the device's notify addresses are registered with
+ * KVM, so a guest kick writes the queue's eventfd in the kernel and wakes
+ * the owning context without any vCPU exit. Called with the big lock
+ * whenever the BAR moves or queues change: drop this device's old
+ * registrations and make the current ones.
+ */
+void kvm_virtio_notify_hook(void *opaque, VirtioPciDevice *d)
+{
+    KvmVm *vm = opaque;
+    int n = 0;
+
+    for (int i = 0; i < vm->nioeventfds; i++) {
+        KvmIoeventfd *e = &vm->ioeventfds[i];
+
+        if (e->owner == d) {
+            ioeventfd_assign(vm, e->gpa, e->fd, false);
+        } else {
+            vm->ioeventfds[n++] = *e;
+        }
+    }
+    vm->nioeventfds = n;
+
+    for (unsigned q = 0; q < d->num_queues; q++) {
+        uint64_t gpa;
+        int fd = virtio_pci_queue_notify_fd(d, q);
+        int ret;
+
+        if (fd < 0 || !virtio_pci_queue_notify_gpa(d, q, &gpa)) {
+            continue;
+        }
+        if (vm->nioeventfds == KVM_MAX_IOEVENTFDS) {
+            log_once("kvm: too many ioeventfds; %s queue %u kicks will exit",
+                     d->name, q);
+            continue;
+        }
+        ret = ioeventfd_assign(vm, gpa, fd, true);
+        if (ret < 0) {
+            /* Still correct: the write exits and the device handles it. */
+            log_once("kvm: KVM_IOEVENTFD for %s failed: %s", d->name,
+                     strerror(-ret));
+            continue;
+        }
+        vm->ioeventfds[vm->nioeventfds++] =
+            (KvmIoeventfd){.owner = d, .gpa = gpa, .fd = fd};
+    }
+}
