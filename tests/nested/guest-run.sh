@@ -1,0 +1,65 @@
+#!/bin/sh
+# Boot the Linux test guest on minivmm once per notify-on-SQE setting.
+# scripts/run-guest.sh runs this either on the host (with /dev/kvm) or inside
+# the nested harness's L1 (busybox sh), so it is plain POSIX sh.
+#
+#   guest-run.sh --minivmm BIN --kernel VMLINUZ --initrd CPIO \
+#                --sata DISK --virtio DISK --append CMDLINE \
+#                [--timeout S] [--notify off,on]
+#
+# Each run is framed by marker lines that run-guest.sh and demo.sh parse:
+#   run-guest: begin notify=X
+#   ... minivmm's output: the guest console ...
+#   run-guest: end notify=X rc=N wall_s=S.SS
+# Exit status: 0 when every minivmm run exited 0, else 1.
+minivmm='' kernel='' initrd='' sata='' virtio='' append='' timeout_s=600
+notify=on
+
+usage() {
+    echo "guest-run: $1 (see the header of $0)" >&2
+    exit 2
+}
+
+while [ $# -gt 0 ]; do
+    [ $# -ge 2 ] || usage "$1 needs a value"
+    case $1 in
+    --minivmm) minivmm=$2 ;;
+    --kernel) kernel=$2 ;;
+    --initrd) initrd=$2 ;;
+    --sata) sata=$2 ;;
+    --virtio) virtio=$2 ;;
+    --append) append=$2 ;;
+    --timeout) timeout_s=$2 ;;
+    --notify) notify=$2 ;;
+    *) usage "unknown option $1" ;;
+    esac
+    shift 2
+done
+for v in minivmm kernel initrd sata virtio; do
+    eval "[ -n \"\$$v\" ]" || usage "--$v is required"
+done
+
+# /proc/uptime: busybox date has no sub-second format.
+uptime_s() {
+    read -r up rest </proc/uptime
+    echo "$up"
+}
+
+status=0
+for n in $(echo "$notify" | tr ',' ' '); do
+    echo "run-guest: begin notify=$n"
+    t0=$(uptime_s)
+    # stdin from /dev/null: the guest needs no input, and minivmm must not
+    # take over the caller's terminal.
+    timeout "$timeout_s" "$minivmm" --kernel "$kernel" --initrd "$initrd" \
+        --append "$append" --memory 512M --cpus 1 \
+        --disk "sata:$sata,cache=none" \
+        --disk "virtio:$virtio,cache=none,iothread=0" --iothreads 1 \
+        --aio-notify-on-sqe "$n" --serial stdio </dev/null 2>&1
+    rc=$?
+    t1=$(uptime_s)
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    echo "run-guest: end notify=$n rc=$rc wall_s=$wall"
+    [ "$rc" -eq 0 ] || status=1
+done
+exit "$status"
