@@ -19,14 +19,24 @@ if [ -f "$cache/.done" ]; then
     exit 0
 fi
 
-pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-    sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1)
+resolve() {
+    apt-cache depends linux-image-amd64 2>/dev/null |
+        sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1
+}
+pkg=$(resolve)
+if [ -z "$pkg" ]; then
+    # A fresh machine may have no package lists yet.
+    apt-get update -qq >/dev/null 2>&1 || true
+    pkg=$(resolve)
+fi
 if [ -z "$pkg" ]; then
     echo "guest-kernel: cannot resolve linux-image-amd64 (run apt-get update?)" >&2
     exit 1
 fi
 
 (cd "$cache" && rm -f ./*.deb && apt-get download -q "$pkg" >/dev/null 2>&1) ||
+    (apt-get update -qq >/dev/null 2>&1 &&
+        cd "$cache" && apt-get download -q "$pkg" >/dev/null 2>&1) ||
     { echo "guest-kernel: apt-get download $pkg failed" >&2; exit 1; }
 deb=$(ls "$cache"/*.deb | head -n 1)
 rm -rf "$cache/root"

@@ -90,7 +90,7 @@ make_image() {
 sata_img=$(make_image ahci)
 virtio_img=$(make_image virtio)
 
-append="console=ttyS0 quiet panic=-1 iotest.mib=$mib iotest.check=$check"
+append="console=ttyS0 quiet panic=-1 reboot=t iotest.mib=$mib iotest.check=$check"
 # The guest's own watchdog fires first, so a stuck guest still reports.
 append+=" iotest.timeout=$((timeout_s > 30 ? timeout_s - 10 : timeout_s))"
 nruns=$(tr ',' '\n' <<<"$notify" | wc -l)
