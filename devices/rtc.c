@@ -18,10 +18,11 @@ enum {
     RTC_CENTURY = 0x32,
 };
 
-#define RTC_A_32KHZ_1KHZ 0x26 /* divider on, 1024 Hz rate; UIP (bit 7) clear   \
-                               */
-#define RTC_B_24H   0x02      /* 24-hour, BCD (DM = 0), no interrupts */
-#define RTC_D_VALID 0x80      /* the battery is fine: time and RAM valid */
+#define RTC_A_32KHZ_1KHZ                                                       \
+    0x26                 /* divider on, 1024 Hz rate; UIP (bit 7) clear        \
+                          */
+#define RTC_B_24H   0x02 /* 24-hour, BCD (DM = 0), no interrupts */
+#define RTC_D_VALID 0x80 /* the battery is fine: time and RAM valid */
 
 static uint8_t bcd(int v)
 {
