@@ -155,6 +155,13 @@ START_TEST(test_setup_errors)
     run(&r, (const char *[]){"--kernel", "/dev/null", "--initrd",
                              "/nonexistent-initrd", NULL});
     assert_one_error_line(&r, 1, "/nonexistent-initrd");
+    /*
+     * A kernel that is not a bzImage: without /dev/kvm the VM cannot be
+     * made and the line says so; with it, the loader names the file.
+     */
+    run(&r, (const char *[]){"--kernel", "/dev/null", NULL});
+    assert_one_error_line(&r, 1,
+                          access("/dev/kvm", F_OK) ? "/dev/kvm" : "/dev/null");
     /* Nobody listening on the qtest socket. */
     run(&r, (const char *[]){"--accel", "qtest", "--qtest",
                              "unix:/nonexistent.sock", NULL});
