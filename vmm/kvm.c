@@ -114,9 +114,12 @@ static int set_gsi_routing(KvmVm *vm)
 
 static int create_vm(KvmVm *vm, char *err, size_t errlen)
 {
-    /* Not KVM_PIT_SPEAKER_DUMMY: Linux calibrates the TSC against PIT
-     * channel 2, whose gate and output it reads through port 0x61. */
-    struct kvm_pit_config pit = {.flags = 0};
+    /*
+     * KVM_PIT_SPEAKER_DUMMY makes KVM emulate port 0x61 (PIT channel 2's
+     * gate and output), which Linux and the bare-metal tests read to
+     * calibrate the TSC; without it the port reads as all-ones.
+     */
+    struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
     uint64_t map_addr = KVM_IDENTITY_MAP_ADDR;
     const char *step;
 

@@ -270,7 +270,9 @@ int main(int argc, char **argv)
         ret = run_kvm(&machine, &cfg);
     }
     if (sig.signo && cfg.accel == ACCEL_KVM) {
+        /* The guest did not finish: say so, as a shell would. */
         fprintf(stderr, "minivmm: terminating on signal %d\n", sig.signo);
+        ret = 128 + sig.signo;
     }
 
     aio_set_fd_handler(main_loop_context(), sig.fd, NULL, NULL, NULL, NULL,
