@@ -11,24 +11,35 @@
 # assertion; exit 0 only if all pass.
 #
 # Environment: MIB (default 4), MODE (kvm|nested, default auto), TIMEOUT
-# (seconds for the guest run, default 420: nested, the whole test stays
-# under 10 minutes), and those of scripts/run-guest.sh.
+# (seconds for the guest run, default 240; a normal nested run takes 20-30 s,
+# and with one retry the test stays under 10 minutes), and those of
+# scripts/run-guest.sh.
 set -euo pipefail
 export LC_ALL=C
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mib=${MIB:-4}
 mode=${MODE:-auto}
-timeout_s=${TIMEOUT:-420}
+timeout_s=${TIMEOUT:-240}
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/linux-boot-test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 log=$tmp/console.log
 
 start=$EPOCHREALTIME
-rc=0
-"$root/scripts/run-guest.sh" --mode "$mode" --mib "$mib" --check \
-    --notify on --timeout "$timeout_s" --log "$log" || rc=$?
+run() {
+    rc=0
+    "$root/scripts/run-guest.sh" --mode "$mode" --mib "$mib" --check \
+        --notify on --timeout "$timeout_s" --log "$log" || rc=$?
+}
+run
+# 125: the nested L1 itself never reported (it froze or timed out: seen about
+# once in 50 boots under TCG, before minivmm printed anything). That is the
+# rig, not minivmm; give it one fresh L1 before judging.
+if [[ $rc -eq 125 ]]; then
+    echo "linux-boot-test: the nested L1 did not finish; retrying once in a fresh L1"
+    run
+fi
 [[ -f $log ]] || : >"$log"
 
 failed=0

@@ -25,7 +25,8 @@
 # needs O_DIRECT, which tmpfs lacks), are made at exactly N MiB and reused.
 # The console is streamed to stdout; the last lines are one verdict per run.
 # Exit status 0 only when every run's minivmm exited 0 and its guest printed
-# "guest: ok".
+# "guest: ok"; 125 when the nested L1 itself never reported (froze, timed
+# out), else 1.
 set -euo pipefail
 export LC_ALL=C
 
@@ -144,5 +145,7 @@ printf 'run-guest: %s mode, %.1f s in all\n' "$mode" \
     "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')"
 if [[ $failed -ne 0 || $rc -ne 0 ]]; then
     [[ $rc -eq 0 ]] || echo "run-guest: the $mode run exited with status $rc" >&2
+    # 125 is nested.sh's "L1 never reported": let callers tell it apart.
+    [[ $rc -eq 125 ]] && exit 125
     exit 1
 fi
