@@ -81,6 +81,42 @@ START_TEST(test_fw_cfg_and_pci_scan)
 }
 END_TEST
 
+static uint8_t cmos_read(Qos *q, uint8_t reg)
+{
+    qos_outb(q, 0x70, reg);
+    return qos_inb(q, 0x71);
+}
+
+static bool is_bcd(uint8_t v, int max)
+{
+    return (v & 0x0f) <= 9 && (v >> 4) <= 9 &&
+           (v >> 4) * 10 + (v & 0x0f) <= max;
+}
+
+/*
+ * What Linux looks for before it finds any disk: the LPC bridge that makes
+ * slot 0x1f multi-function (else 00:1f.2 is never scanned) and a CMOS
+ * clock that is not "updating" forever. QEMU's q35 has both.
+ */
+START_TEST(test_lpc_and_cmos_clock)
+{
+    Qos *q = &qt->qos;
+    QPciDevice d;
+
+    ck_assert(qpci_find(q, 0x8086, 0x2918, 0, &d));
+    ck_assert_uint_eq(d.devfn, (0x1f << 3) | 0);
+    ck_assert_uint_eq(qpci_config_read(&d, 0x0e, 1) & 0x80, 0x80);
+
+    ck_assert_uint_eq(cmos_read(q, 0x0a) & 0x80, 0);    /* no update running */
+    ck_assert_uint_eq(cmos_read(q, 0x0b) & 0x06, 0x02); /* 24 h, BCD */
+    ck_assert_uint_eq(cmos_read(q, 0x0d), 0x80);        /* time valid */
+    ck_assert(is_bcd(cmos_read(q, 0x00), 59));
+    ck_assert(is_bcd(cmos_read(q, 0x04), 23));
+    ck_assert(is_bcd(cmos_read(q, 0x08), 12));
+    ck_assert_uint_eq(cmos_read(q, 0x32), 0x20); /* the 21st century */
+}
+END_TEST
+
 /* minivmm only: bad arguments get a FAIL line instead of a crash. */
 START_TEST(test_bad_arguments_fail_cleanly)
 {
@@ -200,6 +236,7 @@ Suite *protocol_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_reply_formats);
     tcase_add_test(tc, test_fw_cfg_and_pci_scan);
+    tcase_add_test(tc, test_lpc_and_cmos_clock);
     tcase_add_test(tc, test_bad_arguments_fail_cleanly);
     tcase_add_test(tc, test_sigterm_exits_cleanly);
     tcase_add_test(tc, test_exit_port_sets_exit_status);
