@@ -135,7 +135,8 @@ $(BENCH_AIO): $(BUILD)/tests/bench/bench-aio.o $(LIB)
 $(BENCH_BLOCK): $(BUILD)/tests/bench/bench-block.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-URING_SRCS := tests/bench/bench-uring.c tests/qos/qos.c tests/qos/qos-local.c \
+URING_SRCS := tests/bench/bench-uring.c tests/bench/bench-uring-stats.c \
+              tests/qos/qos.c tests/qos/qos-local.c \
               tests/qos/pci.c tests/qos/virtio.c tests/qos/virtio-blk.c
 
 $(BENCH_URING): $(URING_SRCS:%.c=$(BUILD)/%.o) $(LIB)

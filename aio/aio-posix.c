@@ -241,7 +241,13 @@ static void adjust_grow_shrink(const AioPollParams *p, int64_t *poll_ns,
  *   - when it is short, polling past twice the average only burns CPU on
  *     the rare late event.
  * The average decays with 1/2^weight per sample: one long sleep does not
- * end polling, a run of them does.
+ * end polling, a run of them does. Such a sleep (longer than max_ns)
+ * halves the polling time instead, down to no less than where growth
+ * starts: no poll this policy allows could have caught that event. Growing
+ * on it would ratchet the poll up to the cap and keep it there, since
+ * nothing else shrinks it while the average is short: a QD1 disk read
+ * alternates a kick caught within 1 us with a read of 30-70 us, the average
+ * sits in the gap, and every read would burn a ~30 us poll in vain.
  */
 static void adjust_weighted(const AioPollParams *p, int64_t *poll_ns,
                             int64_t *avg_ns, int64_t block_ns)
@@ -262,7 +268,14 @@ static void adjust_weighted(const AioPollParams *p, int64_t *poll_ns,
         *poll_ns = p->shrink ? *poll_ns / p->shrink : 0;
         return;
     }
-    if (block_ns > *poll_ns) {
+    if (block_ns > p->max_ns) {
+        if (*poll_ns > AIO_POLL_START_NS) {
+            int64_t ns = *poll_ns / (p->shrink ? p->shrink : 2);
+
+            /* Not below where growth starts: only the average stops it. */
+            *poll_ns = ns > AIO_POLL_START_NS ? ns : AIO_POLL_START_NS;
+        }
+    } else if (block_ns > *poll_ns) {
         int64_t grow = p->grow ? p->grow : 2;
 
         *poll_ns = *poll_ns ? *poll_ns * grow : AIO_POLL_START_NS;

@@ -6,9 +6,11 @@
  * qtest socket, so no protocol in the way) it drives a virtio-blk disk with
  * 4 KiB random reads at QD1 and QD64, spinning on the used ring for
  * completions (MSIs land in guest RAM and nobody waits for them). The disk's
- * queue runs on one IOThread. The guest thread spins, so it and the
- * IOThread are pinned to different CPUs: left to the scheduler, the two
- * share a CPU now and then and the numbers measure that instead.
+ * queue runs on one IOThread. By default the guest thread and the IOThread
+ * are pinned to different CPUs ("apart"): left to the scheduler, the two
+ * share a CPU now and then and the numbers measure that instead. "same" puts
+ * both on CPU 0 (the guest then yields when it has nothing to do, as a
+ * halted vCPU would): no cross-CPU wake-up, which on a VM costs tens of us.
  *
  * Every run builds a fresh IOThread (the flags are fixed at ring setup) and
  * device, warms up briefly, then counts completed reads for the run time.
@@ -16,13 +18,27 @@
  * (CLOCK_THREAD_CPUTIME_ID, through aio_run_in_context()) at the start and
  * end; wall time is the guest's clock_ns() over the same span.
  *
+ * One run says little: whether adaptive polling catches completions or pays
+ * a wake-up for each is decided early in a run and sticks, so neighbouring
+ * runs of one configuration differ by 2x and more. Each configuration
+ * therefore runs several rounds, interleaved (round-robin, so a slow spell
+ * of the machine hits every configuration alike); the tables give medians,
+ * the IOPS spread (max - min, in % of the median) and ratios of medians.
+ *
  * Environment:
- *   BENCH_URING_SECS    seconds per run (default 3)
- *   BENCH_URING_WEIGHT  poll weight of the "weighted" rows (default: the
- *                       IOThread default, or 3 where that is grow/shrink)
- *   BENCH_URING_TARGET  null or file: run only that target (the summary
- *                       line then needs the null one)
- *   MINIVMM_BENCH_DIR   where the image lives (default /var/tmp)
+ *   BENCH_URING_ROUNDS    rounds per configuration (default 5)
+ *   BENCH_URING_SECONDS   seconds per run (default 1; BENCH_URING_SECS,
+ *                         the older name, still works)
+ *   BENCH_URING_PLACEMENT apart (default: guest on CPU 0, IOThread on 1)
+ *                         or same (both on CPU 0)
+ *   BENCH_URING_WEIGHT    poll weight of the "weighted" rows (default: the
+ *                         IOThread default, or 3 where that is grow/shrink)
+ *   BENCH_URING_WEIGHTS   weights to sweep, e.g. 1,2,3,4,6,8 (default: that
+ *                         one weight): weighted polling on the file, QD1 and
+ *                         QD64, no flags and the default flags
+ *   BENCH_URING_TARGET    null or file: run only that target (the summary
+ *                         line then needs the null one)
+ *   MINIVMM_BENCH_DIR     where the image lives (default /var/tmp)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,17 +58,16 @@
 #include "devices/address-space.h"
 #include "devices/pci.h"
 #include "devices/virtio-blk.h"
+#include "tests/bench/bench-uring-stats.h"
 #include "tests/qos/qos-local.h"
 #include "tests/qos/virtio-blk.h"
 #include "util/clock.h"
 
-#define RAM_SIZE     (64u << 20)
-#define IMG_SIZE     (256ull << 20)
-#define IO_SIZE      4096
-#define MAX_QD       64
-#define GUEST_CPU    0
-#define IOTHREAD_CPU 1
-#define WARMUP_NS    (200 * NS_PER_MS)
+#define RAM_SIZE  (64u << 20)
+#define IMG_SIZE  (256ull << 20)
+#define IO_SIZE   4096
+#define GUEST_CPU 0
+#define WARMUP_NS (100 * NS_PER_MS)
 
 typedef struct Machine {
     GuestMemory ram;
@@ -65,15 +80,7 @@ typedef struct Machine {
 
 static Machine m;
 
-/* One measured configuration and its result. */
-typedef struct Run {
-    const char *flags_name;
-    unsigned flags;
-    const char *poll_name;
-    AioPollParams poll;
-    double iops, cpu_us_per_io, wall_s;
-    unsigned got_flags; /* what the kernel accepted */
-} Run;
+static int iothread_cpu = 1; /* GUEST_CPU with BENCH_URING_PLACEMENT=same */
 
 static void pin_self(int cpu)
 {
@@ -87,7 +94,7 @@ static void pin_self(int cpu)
 static void pin_iothread(void *opaque)
 {
     (void)opaque;
-    pin_self(IOTHREAD_CPU);
+    pin_self(iothread_cpu);
 }
 
 static void read_cpu(void *opaque)
@@ -160,6 +167,9 @@ static uint64_t drive(QVirtioBlk *b, unsigned qd, uint64_t *bufs,
         unsigned ready[MAX_QD], n = 0;
 
         if (!qvirtqueue_poll_used(vq)) {
+            if (iothread_cpu == GUEST_CPU) {
+                sched_yield(); /* spinning would only keep the IOThread out */
+            }
             continue;
         }
         /*
@@ -208,10 +218,11 @@ static void drain(QVirtioBlk *b, unsigned qd, QVirtioBlkReq *reqs)
 }
 
 static void run_one(const char *path, const char *blk_opts, unsigned qd,
-                    int64_t run_ns, Run *r)
+                    const AioPollParams *poll, unsigned flags, int64_t run_ns,
+                    Config *c)
 {
     AioContextOptions opts = {
-        .fdmon = AIO_FDMON_IO_URING, .poll = r->poll, .uring_flags = r->flags};
+        .fdmon = AIO_FDMON_IO_URING, .poll = *poll, .uring_flags = flags};
     VirtioBlkOptions bo = {.serial = "bench-uring"};
     QVirtioBlkOptions qo = {.msix = true};
     IrqLine intx = {.set_level = irq_none, .gsi = 10};
@@ -219,6 +230,7 @@ static void run_one(const char *path, const char *blk_opts, unsigned qd,
     QVirtioBlkReq reqs[MAX_QD];
     uint64_t bufs[MAX_QD], rng = 0x9e3779b97f4a7c15ull, done;
     int64_t cpu0, cpu1, t0, t1;
+    double wall_s;
     BlockBackend *blk;
     IOThread *io;
     VirtioBlk *vblk;
@@ -230,7 +242,7 @@ static void run_one(const char *path, const char *blk_opts, unsigned qd,
         fprintf(stderr, "bench-uring: iothread: %s\n", strerror(errno));
         exit(1);
     }
-    r->got_flags = aio_context_uring_flags(iothread_get_context(io));
+    c->got_flags = aio_context_uring_flags(iothread_get_context(io));
     aio_run_in_context(iothread_get_context(io), pin_iothread, NULL);
     if (blk_open_string(path, blk_opts, &blk, err, sizeof(err)) < 0) {
         fprintf(stderr, "bench-uring: %s: %s\n", path, err);
@@ -267,9 +279,9 @@ static void run_one(const char *path, const char *blk_opts, unsigned qd,
     aio_run_in_context(iothread_get_context(io), read_cpu, &cpu1);
     drain(&b, qd, reqs);
 
-    r->wall_s = (double)(t1 - t0) / NS_PER_S;
-    r->iops = done / r->wall_s;
-    r->cpu_us_per_io = done ? (double)(cpu1 - cpu0) / NS_PER_US / done : 0;
+    wall_s = (double)(t1 - t0) / NS_PER_S;
+    samples_add(&c->s, done / wall_s,
+                done ? (double)(cpu1 - cpu0) / NS_PER_US / done : 0);
 
     bql_lock();
     virtio_blk_destroy(vblk);
@@ -317,27 +329,6 @@ static const char *file_opts(const char *path)
     return "aio=io_uring,cache=none";
 }
 
-static const struct {
-    const char *name;
-    unsigned flags;
-} flag_sets[] = {
-    {"none", 0},
-    {"single-issuer", IORING_SETUP_SINGLE_ISSUER},
-    {"+coop", IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
-                  IORING_SETUP_TASKRUN_FLAG},
-    {"+defer", IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
-                   IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_DEFER_TASKRUN},
-};
-#define NFLAGS    (sizeof(flag_sets) / sizeof(flag_sets[0]))
-#define NPOLL     3
-#define BASE_POLL 1 /* grow-shrink */
-
-/* The workload whose weighted vs grow-shrink ratios end the output. */
-#define WEIGHTED_TARGET 1 /* the file: a real wait for the disk */
-#define WEIGHTED_QD     1
-
-static Run results[2][2][NFLAGS][NPOLL]; /* target, qd, flags, poll */
-
 static void machine_init(void)
 {
     if (gm_init(&m.ram, RAM_SIZE) < 0) {
@@ -365,23 +356,50 @@ static void machine_cleanup(void)
 
 int main(void)
 {
-    const char *env_secs = getenv("BENCH_URING_SECS");
-    const char *env_weight = getenv("BENCH_URING_WEIGHT");
+    const char *env_place = getenv("BENCH_URING_PLACEMENT");
+    const char *env_weights = getenv("BENCH_URING_WEIGHTS");
     const char *dir = getenv("MINIVMM_BENCH_DIR");
     const char *only = getenv("BENCH_URING_TARGET");
     unsigned weight = AIO_POLL_WEIGHT_DEFAULT ? AIO_POLL_WEIGHT_DEFAULT : 3;
-    const unsigned qds[2] = {1, MAX_QD};
-    double secs = 3, best[2] = {0, 0};
-    const char *best_name[2] = {"none", "none"};
+    unsigned weights[STATS_MAX_WEIGHTS];
+    double secs, rounds, w;
+    int nweights = 1;
     char image[256];
-    const char *paths[2], *opts[2], *names[2] = {"null", "file"};
+    const char *paths[2], *opts[2];
 
-    if (env_secs && atof(env_secs) > 0) {
-        secs = atof(env_secs);
+    secs = env_number("BENCH_URING_SECONDS",
+                      env_number("BENCH_URING_SECS", 1, 3600), 3600);
+    rounds = env_number("BENCH_URING_ROUNDS", 5, STATS_MAX_ROUNDS);
+    w = env_number("BENCH_URING_WEIGHT", weight, AIO_POLL_WEIGHT_MAX);
+    if (secs < 0 || rounds < 1 || w < 1 || w != (unsigned)w ||
+        rounds != (unsigned)rounds) {
+        fprintf(stderr,
+                "bench-uring: BENCH_URING_SECONDS must be > 0, "
+                "BENCH_URING_ROUNDS 1..%d, BENCH_URING_WEIGHT 1..%d\n",
+                STATS_MAX_ROUNDS, AIO_POLL_WEIGHT_MAX);
+        return 1;
     }
-    if (env_weight && atoi(env_weight) > 0 &&
-        atoi(env_weight) <= AIO_POLL_WEIGHT_MAX) {
-        weight = atoi(env_weight);
+    weight = (unsigned)w;
+    weights[0] = weight;
+    if (env_weights && *env_weights) {
+        nweights = parse_weights(env_weights, AIO_POLL_WEIGHT_MAX, weights);
+        if (nweights < 0) {
+            fprintf(stderr,
+                    "bench-uring: BENCH_URING_WEIGHTS: want a list "
+                    "like 1,2,3 of weights 1..%d\n",
+                    AIO_POLL_WEIGHT_MAX);
+            return 1;
+        }
+    }
+    if (only && strcmp(only, "null") && strcmp(only, "file")) {
+        fprintf(stderr, "bench-uring: BENCH_URING_TARGET: null or file\n");
+        return 1;
+    }
+    if (env_place && !strcmp(env_place, "same")) {
+        iothread_cpu = GUEST_CPU;
+    } else if (env_place && *env_place && strcmp(env_place, "apart")) {
+        fprintf(stderr, "bench-uring: BENCH_URING_PLACEMENT: apart or same\n");
+        return 1;
     }
     snprintf(image, sizeof(image), "%s/minivmm-bench-uring.img",
              dir && *dir ? dir : "/var/tmp");
@@ -393,13 +411,46 @@ int main(void)
     paths[1] = image;
     opts[1] = file_opts(image);
 
+    /*
+     * Fewer rows than the full flags x polling grid, so that rounds fit in
+     * the time one run of everything took: every flag set at grow-shrink
+     * (the default policy), and the other policies at no flags and at the
+     * default flags.
+     */
+    for (int t = 0; t < 2; t++) {
+        if (only && strcmp(only, target_names[t])) {
+            continue;
+        }
+        for (int qi = 0; qi < 2; qi++) {
+            config_want(t, qds[qi], 0, POLL_OFF, 0);
+            config_want(t, qds[qi], 0, POLL_GROW_SHRINK, 0);
+            config_want(t, qds[qi], 0, POLL_WEIGHTED, weight);
+            for (unsigned f = 1; f < NFLAGS; f++) {
+                config_want(t, qds[qi], f, POLL_GROW_SHRINK, 0);
+            }
+            if (t == 1) {
+                for (int k = 0; k < nweights; k++) {
+                    config_want(t, qds[qi], 0, POLL_WEIGHTED, weights[k]);
+                    config_want(t, qds[qi], DEFAULT_FLAGS, POLL_WEIGHTED,
+                                weights[k]);
+                }
+            }
+        }
+    }
+
     pin_self(GUEST_CPU);
     machine_init();
-    printf("4 KiB random reads through virtio-blk on one IOThread, %.1f s per "
-           "run;\nguest thread pinned to CPU %d, IOThread to CPU %d. Ratios "
-           "are to the\nno-flags, grow-shrink row of the same target and "
-           "QD.\n",
-           secs, GUEST_CPU, IOTHREAD_CPU);
+    printf("4 KiB random reads through virtio-blk on one IOThread.\n"
+           "placement: %s (guest thread on CPU %d, IOThread on CPU %d)\n"
+           "%u configurations x %u rounds of %.1f s, interleaved: about %.0f "
+           "s\n"
+           "IOPS and cpu us/io are medians over the rounds; spread is the "
+           "IOPS range\n(max - min) in %% of the median. Ratios are of "
+           "medians, to the no-flags,\ngrow-shrink row of the same target "
+           "and QD.\n",
+           iothread_cpu == GUEST_CPU ? "same" : "apart", GUEST_CPU,
+           iothread_cpu, nconfigs, (unsigned)rounds, secs,
+           nconfigs * rounds * (secs + 0.15));
     printf("file: %s (%s, %llu MiB)\n", image, opts[1], IMG_SIZE >> 20);
     printf("weighted: poll-weight %u; polling max %d ns\n", weight,
            AIO_POLL_MAX_NS_DEFAULT);
@@ -409,71 +460,27 @@ int main(void)
     printf("no-sqarray: not measured: liburing's headers lack "
            "IORING_SETUP_NO_SQARRAY\n");
 #endif
-    printf("\n%-6s %-4s %-14s %-12s %10s %7s %9s %7s\n", "target", "QD",
-           "flags", "polling", "IOPS", "ratio", "cpu us/io", "ratio");
+    fflush(stdout);
 
-    for (int t = 0; t < 2; t++) {
-        if (only && strcmp(only, names[t])) {
-            continue;
+    for (unsigned r = 0; r < (unsigned)rounds; r++) {
+        for (unsigned i = 0; i < nconfigs; i++) {
+            Config *c = &configs[i];
+            AioPollParams poll = {
+                .max_ns = c->poll != POLL_OFF ? AIO_POLL_MAX_NS_DEFAULT : 0,
+                .weight = c->poll == POLL_WEIGHTED ? c->weight : 0};
+
+            run_one(paths[c->target], opts[c->target], c->qd, &poll,
+                    flag_sets[c->flags_idx].flags, (int64_t)(secs * NS_PER_S),
+                    c);
         }
-        for (int qi = 0; qi < 2; qi++) {
-            for (size_t f = 0; f < NFLAGS; f++) {
-                for (int p = 0; p < NPOLL; p++) {
-                    Run *r = &results[t][qi][f][p];
-
-                    r->flags_name = flag_sets[f].name;
-                    r->flags = flag_sets[f].flags;
-                    r->poll_name = p == 0   ? "off"
-                                   : p == 1 ? "grow-shrink"
-                                            : "weighted";
-                    r->poll = (AioPollParams){
-                        .max_ns = p ? AIO_POLL_MAX_NS_DEFAULT : 0,
-                        .weight = p == 2 ? weight : 0};
-                    run_one(paths[t], opts[t], qds[qi],
-                            (int64_t)(secs * NS_PER_S), r);
-                }
-            }
-            Run *base = &results[t][qi][0][BASE_POLL];
-            for (size_t f = 0; f < NFLAGS; f++) {
-                for (int p = 0; p < NPOLL; p++) {
-                    Run *r = &results[t][qi][f][p];
-
-                    printf("%-6s %-4u %-14s %-12s %10.0f %7.3f %9.2f %7.3f%s\n",
-                           names[t], qds[qi], r->flags_name, r->poll_name,
-                           r->iops, r->iops / base->iops, r->cpu_us_per_io,
-                           r->cpu_us_per_io / base->cpu_us_per_io,
-                           r->got_flags == r->flags ? "" : " (flags refused)");
-                }
-            }
-            fflush(stdout);
-        }
+        fprintf(stderr, "bench-uring: round %u of %u done\n", r + 1,
+                (unsigned)rounds);
     }
-
-    /* Flags compared at the default polling (grow-shrink), null driver. */
-    for (int qi = 0; qi < 2; qi++) {
-        Run *base = &results[0][qi][0][BASE_POLL];
-
-        best[qi] = 1.0;
-        for (size_t f = 1; f < NFLAGS; f++) {
-            double ratio = results[0][qi][f][BASE_POLL].iops / base->iops;
-
-            if (ratio > best[qi]) {
-                best[qi] = ratio;
-                best_name[qi] = flag_sets[f].name;
-            }
-        }
+    print_table();
+    if (!only || !strcmp(only, "file")) {
+        print_sweep(weights, nweights);
     }
-    Run *gs = &results[WEIGHTED_TARGET][WEIGHTED_QD == 1 ? 0 : 1][0][1];
-    Run *wt = &results[WEIGHTED_TARGET][WEIGHTED_QD == 1 ? 0 : 1][0][2];
-
-    printf("\nbest flags at QD1 (null, grow-shrink): %s; at QD64: %s\n",
-           best_name[0], best_name[1]);
-    printf("weighted vs grow-shrink: %s driver, QD%d, no flags\n",
-           names[WEIGHTED_TARGET], WEIGHTED_QD);
-    printf("uring-flags: qd1_best_ratio=%.3f qd64_best_ratio=%.3f "
-           "weighted_cpu_ratio=%.3f weighted_iops_ratio=%.3f\n",
-           best[0], best[1], wt->cpu_us_per_io / gs->cpu_us_per_io,
-           wt->iops / gs->iops);
+    print_summary(weight);
     machine_cleanup();
     return 0;
 }

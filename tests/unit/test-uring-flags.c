@@ -435,6 +435,26 @@ START_TEST(test_poll_adjust_weighted)
 }
 END_TEST
 
+/*
+ * A QD1 disk: the guest's next request comes within 1 us (polling catches
+ * it), the read itself takes 50 us (no allowed poll can). The average sits
+ * between the two; growing on the misses would ratchet the poll up to the
+ * cap and burn it on every read. Instead the poll stays where it starts.
+ */
+START_TEST(test_poll_adjust_weighted_bimodal)
+{
+    AioPollParams p = {.max_ns = 32768, .weight = 3};
+    int64_t poll = 0, avg = 0;
+
+    for (int i = 0; i < 64; i++) {
+        aio_poll_adjust(&p, &poll, &avg, 1000);
+        aio_poll_adjust(&p, &poll, &avg, 50000);
+    }
+    ck_assert_int_lt(avg, p.max_ns);           /* polling stays on... */
+    ck_assert_int_eq(poll, AIO_POLL_START_NS); /* ...but short */
+}
+END_TEST
+
 Suite *uring_flags_suite(void)
 {
     Suite *s = suite_create("uring-flags");
@@ -452,6 +472,7 @@ Suite *uring_flags_suite(void)
     tc = tcase_create("poll-policy");
     tcase_add_test(tc, test_poll_adjust_grow_shrink);
     tcase_add_test(tc, test_poll_adjust_weighted);
+    tcase_add_test(tc, test_poll_adjust_weighted_bimodal);
     suite_add_tcase(s, tc);
     return s;
 }
