@@ -30,7 +30,8 @@ CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 # ---- Sources, layer by layer (see DESIGN.md) -------------------------------
 UTIL_SRCS := util/log.c util/base64.c
 AIO_SRCS  := aio/async.c aio/timer.c aio/aio-posix.c aio/fdmon-io_uring.c \
-             aio/fdmon-poll.c aio/main-loop.c aio/iothread.c
+             aio/fdmon-poll.c aio/main-loop.c aio/iothread.c \
+             aio/uring-flags.c
 BLOCK_SRCS := block/block.c block/open.c block/bounce.c block/iov.c \
               block/raw-uring.c block/raw-threads.c block/null.c \
               block/stats.c block/inject.c
