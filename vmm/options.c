@@ -107,6 +107,19 @@ static int fail(const char *fmt, ...)
     return -EINVAL;
 }
 
+/* Replace the string option in *@slot with a copy of @value. */
+static int set_string(char **slot, const char *value)
+{
+    char *copy = strdup(value);
+
+    if (!copy) {
+        return fail("out of memory");
+    }
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
 static int parse_long(const char *opt, const char *arg, long long min,
                       long long max, long long *out)
 {
@@ -305,8 +318,9 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
                 return fail("--qtest expects unix:PATH[,server], not '%s'",
                             optarg);
             }
-            free(cfg->qtest_spec);
-            cfg->qtest_spec = strdup(optarg);
+            if (set_string(&cfg->qtest_spec, optarg)) {
+                return -EINVAL;
+            }
             break;
         case OPT_MEMORY:
             if (parse_size("--memory", optarg, &cfg->ram_size)) {
@@ -396,20 +410,24 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
                             "'%s'",
                             optarg);
             }
-            free(cfg->serial);
-            cfg->serial = strdup(optarg);
+            if (set_string(&cfg->serial, optarg)) {
+                return -EINVAL;
+            }
             break;
         case OPT_KERNEL:
-            free(cfg->kernel);
-            cfg->kernel = strdup(optarg);
+            if (set_string(&cfg->kernel, optarg)) {
+                return -EINVAL;
+            }
             break;
         case OPT_INITRD:
-            free(cfg->initrd);
-            cfg->initrd = strdup(optarg);
+            if (set_string(&cfg->initrd, optarg)) {
+                return -EINVAL;
+            }
             break;
         case OPT_APPEND:
-            free(cfg->append);
-            cfg->append = strdup(optarg);
+            if (set_string(&cfg->append, optarg)) {
+                return -EINVAL;
+            }
             break;
         case OPT_CPUS:
             if (parse_long("--cpus", optarg, 1, 64, &n)) {
@@ -418,8 +436,9 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
             cfg->cpus = (int)n;
             break;
         case OPT_DUMP_DTB:
-            free(cfg->dump_dtb);
-            cfg->dump_dtb = strdup(optarg);
+            if (set_string(&cfg->dump_dtb, optarg)) {
+                return -EINVAL;
+            }
             break;
         case 'h':
             usage(stdout);
