@@ -93,6 +93,16 @@ static void ensure_std_fds(void)
     }
 }
 
+/* The end of every run: make the guest's writes durable, report, tear down. */
+static void machine_finish(Machine *m, const MachineConfig *cfg)
+{
+    flush_disks(m);
+    if (cfg->stats) {
+        machine_print_stats(m, stderr);
+    }
+    machine_destroy(m);
+}
+
 /* --dump-dtb without a guest: build the machine, describe it, exit. */
 static void no_irq(void *opaque, int gsi, int level)
 {
@@ -151,11 +161,7 @@ static int run_qtest(Machine *m, const MachineConfig *cfg)
     } else {
         fprintf(stderr, "minivmm: %s\n", err);
     }
-    flush_disks(m);
-    if (cfg->stats) {
-        machine_print_stats(m, stderr);
-    }
-    machine_destroy(m);
+    machine_finish(m, cfg);
     if (ret < 0) {
         return 1;
     }
@@ -219,11 +225,7 @@ static int run_kvm(Machine *m, const MachineConfig *cfg)
     kvm_vcpus_stop(&vm);
     bql_lock();
 
-    flush_disks(m);
-    if (cfg->stats) {
-        machine_print_stats(m, stderr);
-    }
-    machine_destroy(m);
+    machine_finish(m, cfg);
     kvm_vm_cleanup(&vm);
     if (ret < 0) {
         return 1;
