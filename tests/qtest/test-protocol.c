@@ -114,6 +114,10 @@ START_TEST(test_lpc_and_cmos_clock)
     ck_assert(is_bcd(cmos_read(q, 0x04), 23));
     ck_assert(is_bcd(cmos_read(q, 0x08), 12));
     ck_assert_uint_eq(cmos_read(q, 0x32), 0x20); /* the 21st century */
+    /* Index bit 7 is the NMI mask, not an address: 0xff is CMOS byte 0x7f. */
+    qos_outb(q, 0x70, 0xff);
+    qos_outb(q, 0x71, 0x5a);
+    ck_assert_uint_eq(cmos_read(q, 0x7f), 0x5a);
 }
 END_TEST
 
