@@ -91,6 +91,21 @@ typedef struct FDMonOps {
 extern const FDMonOps fdmon_io_uring_ops;
 extern const FDMonOps fdmon_poll_ops;
 
+/*
+ * What a blocking aio_poll() waits for, as far as the context can tell. The
+ * weighted polling policy learns each kind apart: on a QD1 disk the loop
+ * alternates between waiting for the guest's next request (nothing in
+ * flight; it comes within a microsecond or two) and waiting for the read
+ * it submitted (in flight; tens of microseconds). One average of both sits
+ * in between and polls in vain for the read; two averages poll for the
+ * first and sleep through the second.
+ */
+typedef enum AioWaitKind {
+    AIO_WAIT_IDLE, /* no aio_add_sqe() request in flight */
+    AIO_WAIT_IO,   /* at least one is: its completion may end the wait */
+    AIO_WAIT_KINDS
+} AioWaitKind;
+
 struct AioContext {
     char name[32];
     const FDMonOps *fdmon;
@@ -117,10 +132,14 @@ struct AioContext {
     pthread_mutex_t timer_lock;
     TAILQ_HEAD(, AioTimer) timers;
 
-    /* Adaptive polling. */
+    /*
+     * Adaptive polling: the polling time and, for the weighted policy, the
+     * moving average of block times, per kind of wait (AioWaitKind). The
+     * grow/shrink policy uses the AIO_WAIT_IDLE entry for every wait.
+     */
     AioPollParams poll_params;
-    int64_t poll_ns;
-    int64_t poll_avg_ns; /* weighted policy: moving average of block times */
+    int64_t poll_ns[AIO_WAIT_KINDS];
+    int64_t poll_avg_ns[AIO_WAIT_KINDS];
 
     /* fdmon-io_uring */
     struct io_uring ring;
@@ -131,7 +150,7 @@ struct AioContext {
     /* Counters; updated with relaxed atomics since any thread may notify. */
     struct {
         atomic_ullong iterations, waits, wait_timeouts, notify_writes,
-            poll_successes, sqes_queued, cqes_dispatched;
+            poll_successes, sqes_queued, cqes_dispatched, poll_time_ns;
     } stats;
 };
 

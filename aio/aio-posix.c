@@ -198,15 +198,19 @@ static bool poll_once(AioContext *ctx, AioReady *ready)
  */
 static bool run_poll_handlers(AioContext *ctx, AioReady *ready, int64_t max_ns)
 {
-    int64_t start = clock_ns();
+    int64_t start = clock_ns(), now;
+    bool found;
 
     do {
-        if (poll_once(ctx, ready)) {
-            stat_inc(&ctx->stats.poll_successes);
-            return true;
-        }
-    } while (clock_ns() - start < max_ns);
-    return false;
+        found = poll_once(ctx, ready);
+        now = clock_ns();
+    } while (!found && now - start < max_ns);
+    if (found) {
+        stat_inc(&ctx->stats.poll_successes);
+    }
+    atomic_fetch_add_explicit(&ctx->stats.poll_time_ns, now - start,
+                              memory_order_relaxed);
+    return found;
 }
 
 /*
@@ -235,36 +239,37 @@ static void adjust_grow_shrink(const AioPollParams *p, int64_t *poll_ns,
  * average of the block times instead of the last one, and capped at twice
  * that average. block_ns is when the event came (polling or not), so the
  * average says how long a poll must last to catch a typical event:
- *   - when it is past max_ns, most events come too late to be caught and
- *     polling stops, where the classic policy grows on each short sleep and
- *     wastes the next poll on a long one (a disk read alternates the two);
+ *   - when twice the average is past max_ns, the poll a typical event needs
+ *     is longer than allowed, and polling stops: a shorter one would mostly
+ *     end in a sleep anyway, so it only adds its own length to the sleep;
  *   - when it is short, polling past twice the average only burns CPU on
  *     the rare late event.
- * The average decays with 1/2^weight per sample: one long sleep does not
- * end polling, a run of them does. Such a sleep (longer than max_ns)
- * halves the polling time instead, down to no less than where growth
- * starts: no poll this policy allows could have caught that event. Growing
- * on it would ratchet the poll up to the cap and keep it there, since
- * nothing else shrinks it while the average is short: a QD1 disk read
- * alternates a kick caught within 1 us with a read of 30-70 us, the average
- * sits in the gap, and every read would burn a ~30 us poll in vain.
+ * A block longer than max_ns counts as max_ns in the average (so an idle
+ * minute weighs no more than any other miss), which decays with 1/2^weight
+ * per sample: one long sleep does not end polling, a run of them does.
+ * Such a sleep halves the polling time instead, down to no less than where
+ * growth starts: no poll this policy allows could have caught that event.
+ * Growing on it would ratchet the poll up to the cap and keep it there,
+ * since nothing else shrinks it while the average is short.
+ *
+ * aio_poll() keeps one state per AioWaitKind, so that a disk read (tens of
+ * microseconds) and the guest's next request (one or two) do not share an
+ * average that fits neither.
  */
 static void adjust_weighted(const AioPollParams *p, int64_t *poll_ns,
                             int64_t *avg_ns, int64_t block_ns)
 {
+    int64_t sample = block_ns < p->max_ns ? block_ns : p->max_ns;
     int64_t avg = *avg_ns, limit;
 
-    if (block_ns > 2 * p->max_ns) {
-        block_ns = 2 * p->max_ns; /* one long idle gap weighs as "too long" */
-    }
     /* Arithmetic shift of a signed difference: the average moves both ways. */
-    avg += (block_ns - avg) >> p->weight;
-    if (avg == *avg_ns && block_ns != avg) {
-        avg += block_ns > avg ? 1 : -1; /* the shift rounded the step away */
+    avg += (sample - avg) >> p->weight;
+    if (avg == *avg_ns && sample != avg) {
+        avg += sample > avg ? 1 : -1; /* the shift rounded the step away */
     }
     *avg_ns = avg;
 
-    if (avg > p->max_ns) {
+    if (2 * avg > p->max_ns) {
         *poll_ns = p->shrink ? *poll_ns / p->shrink : 0;
         return;
     }
@@ -305,9 +310,11 @@ void aio_context_set_poll_params(AioContext *ctx, const AioPollParams *p)
     if (ctx->poll_params.weight > AIO_POLL_WEIGHT_MAX) {
         ctx->poll_params.weight = AIO_POLL_WEIGHT_MAX;
     }
-    ctx->poll_avg_ns = 0;
-    if (ctx->poll_ns > p->max_ns) {
-        ctx->poll_ns = p->max_ns;
+    for (int k = 0; k < AIO_WAIT_KINDS; k++) {
+        ctx->poll_avg_ns[k] = 0;
+        if (ctx->poll_ns[k] > p->max_ns) {
+            ctx->poll_ns[k] = p->max_ns;
+        }
     }
 }
 
@@ -342,7 +349,9 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
     AioWait wait = {0};
     bool polling = blocking && ctx->poll_params.max_ns > 0 && !hooks;
     bool progress = false;
+    bool learn; /* this pass teaches the polling policy */
     int64_t timeout, start = 0;
+    AioWaitKind kind = AIO_WAIT_IDLE;
 
     assert(aio_context_in_home_thread(ctx));
     STAILQ_INIT(&ready.cqes);
@@ -358,6 +367,15 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
         timeout = min_timeout(timeout, hooks->timeout_cap_ns);
     }
 
+    /*
+     * Only a pass that had to wait teaches the weighted policy: one that
+     * found work pending (a BH, a notify) did not wait, and its zero would
+     * drag the average down (about once per request on a disk). The classic
+     * policy learns from every pass, as QEMU's does: such a pass takes a few
+     * hundred nanoseconds, so it grows the polling time from zero.
+     */
+    learn = polling && (ctx->poll_params.weight == 0 || timeout != 0);
+
     aio_free_deleted_handlers(ctx);
     /*
      * Without hooks this thread may submit while it waits (one system call).
@@ -367,10 +385,14 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
     ctx->fdmon->prepare(ctx, &wait, hooks != NULL || polling);
 
     if (polling) {
+        /* The classic policy has one state; the weighted one learns two. */
+        if (ctx->poll_params.weight > 0 && ctx->sqes_in_flight > 0) {
+            kind = AIO_WAIT_IO;
+        }
         start = clock_ns();
-        if (timeout != 0 && ctx->poll_ns > 0 &&
+        if (timeout != 0 && ctx->poll_ns[kind] > 0 &&
             run_poll_handlers(ctx, &ready,
-                              min_timeout(timeout, ctx->poll_ns))) {
+                              min_timeout(timeout, ctx->poll_ns[kind]))) {
             timeout = 0;
         }
     }
@@ -398,9 +420,9 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
         atomic_fetch_sub(&ctx->notify_me, 2);
         aio_notify_accept(ctx);
     }
-    if (polling) {
-        aio_poll_adjust(&ctx->poll_params, &ctx->poll_ns, &ctx->poll_avg_ns,
-                        clock_ns() - start);
+    if (learn) {
+        aio_poll_adjust(&ctx->poll_params, &ctx->poll_ns[kind],
+                        &ctx->poll_avg_ns[kind], clock_ns() - start);
     }
 
     ctx->dispatch_depth++;

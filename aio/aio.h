@@ -54,10 +54,10 @@ typedef enum AioFdmonKind {
  *
  * weight 0 is the classic policy: grow while sleeps are short, shrink when
  * one is long. weight w > 0 decides the same on a moving average of the
- * recent block times (each new sample counts 1/2^w) and polls for at most
- * twice that average: it stops polling when events arrive late on average,
- * where the classic policy grows on every short sleep and wastes the next
- * poll on a long one.
+ * recent block times (each new sample counts 1/2^w), kept apart for waits
+ * with and without I/O in flight, and polls for at most twice that average:
+ * it stops polling when twice the average is past max_ns, where the classic
+ * policy grows on every short sleep and wastes the next poll on a long one.
  */
 typedef struct AioPollParams {
     int64_t max_ns;  /* 0 disables polling */
@@ -281,9 +281,11 @@ typedef struct AioContextStats {
     uint64_t wait_timeouts;   /* sleeps that ended by timeout */
     uint64_t notify_writes;   /* eventfd writes by aio_notify() */
     uint64_t poll_successes;  /* busy-poll loops that found work */
+    uint64_t poll_time_ns;    /* time spent busy-polling, in all */
     uint64_t sqes_queued;     /* aio_add_sqe() calls */
     uint64_t cqes_dispatched; /* CqeHandler callbacks run */
     int64_t poll_ns;          /* current adaptive polling time */
+    int64_t poll_io_ns;       /* weighted: the same, while I/O is in flight */
 } AioContextStats;
 
 void aio_context_get_stats(AioContext *ctx, AioContextStats *stats);

@@ -412,9 +412,11 @@ void aio_context_get_stats(AioContext *ctx, AioContextStats *s)
     s->wait_timeouts = atomic_load(&ctx->stats.wait_timeouts);
     s->notify_writes = atomic_load(&ctx->stats.notify_writes);
     s->poll_successes = atomic_load(&ctx->stats.poll_successes);
+    s->poll_time_ns = atomic_load(&ctx->stats.poll_time_ns);
     s->sqes_queued = atomic_load(&ctx->stats.sqes_queued);
     s->cqes_dispatched = atomic_load(&ctx->stats.cqes_dispatched);
-    s->poll_ns = ctx->poll_ns;
+    s->poll_ns = ctx->poll_ns[AIO_WAIT_IDLE];
+    s->poll_io_ns = ctx->poll_ns[AIO_WAIT_IO];
 }
 
 /* ---- aio_add_sqe()

@@ -412,46 +412,143 @@ START_TEST(test_poll_adjust_weighted)
     poll = 16000; /* e.g. left from a busier phase: cut to 2 x 5 us */
     aio_poll_adjust(&p, &poll, &avg, 5000);
     ck_assert_int_eq(poll, 10000);
-    /* One long idle gap moves the average by a quarter, not to the end. */
+    /*
+     * One long idle gap counts as max_ns and moves the average by a quarter
+     * of the way there: polling goes on, halved.
+     */
     aio_poll_adjust(&p, &poll, &avg, NS_PER_S);
-    ck_assert_int_eq(avg, 5000 + (2 * 32768 - 5000) / 4);
-    ck_assert_int_gt(poll, 0);
-    ck_assert_int_le(poll, 32768);
-    /* A run of them stops polling. */
+    ck_assert_int_eq(avg, 5000 + (32768 - 5000) / 4);
+    ck_assert_int_eq(poll, 5000);
+    /* A run of them stops polling: twice the average is past max_ns. */
     for (int i = 0; i < 8; i++) {
         aio_poll_adjust(&p, &poll, &avg, NS_PER_S);
     }
     ck_assert_int_eq(poll, 0);
-    /* Back to short sleeps: polling resumes, capped at max_ns. */
+    /* 20 us sleeps: a poll would need 40 us, more than allowed. */
     for (int i = 0; i < 64; i++) {
         aio_poll_adjust(&p, &poll, &avg, 20000);
     }
     ck_assert_int_eq(avg, 20000);
-    ck_assert_int_eq(poll, 32000);
+    ck_assert_int_eq(poll, 0);
+    /* 12 us: polling resumes from 4 us and doubles until it catches them. */
+    for (int i = 0; i < 64; i++) {
+        aio_poll_adjust(&p, &poll, &avg, 12000);
+    }
+    ck_assert_int_eq(avg, 12000);
+    ck_assert_int_eq(poll, 16000);
     /* The largest weight still moves (by one per sample). */
     p.weight = AIO_POLL_WEIGHT_MAX;
     aio_poll_adjust(&p, &poll, &avg, 0);
-    ck_assert_int_eq(avg, 19999);
+    ck_assert_int_eq(avg, 11999);
 }
 END_TEST
 
 /*
  * A QD1 disk: the guest's next request comes within 1 us (polling catches
- * it), the read itself takes 50 us (no allowed poll can). The average sits
- * between the two; growing on the misses would ratchet the poll up to the
- * cap and burn it on every read. Instead the poll stays where it starts.
+ * it), the read itself takes 50 us (no allowed poll can). One average of
+ * both sits in between and polls at the wrong times: 4 us before each read
+ * (in vain), nothing before each request (a sleep and a wake-up). Kept
+ * apart, as aio_poll() keeps them by AioWaitKind, each is right.
  */
 START_TEST(test_poll_adjust_weighted_bimodal)
 {
     AioPollParams p = {.max_ns = 32768, .weight = 3};
-    int64_t poll = 0, avg = 0;
+    int64_t poll = 0, avg = 0, idle = 0, idle_avg = 0, io = 0, io_avg = 0;
+    int64_t before_request = -1, before_read = -1;
 
     for (int i = 0; i < 64; i++) {
+        before_request = poll;
         aio_poll_adjust(&p, &poll, &avg, 1000);
+        before_read = poll;
         aio_poll_adjust(&p, &poll, &avg, 50000);
     }
-    ck_assert_int_lt(avg, p.max_ns);           /* polling stays on... */
-    ck_assert_int_eq(poll, AIO_POLL_START_NS); /* ...but short */
+    ck_assert_int_eq(before_request, 0);
+    ck_assert_int_eq(before_read, AIO_POLL_START_NS);
+
+    for (int i = 0; i < 64; i++) {
+        aio_poll_adjust(&p, &idle, &idle_avg, 1000);
+        aio_poll_adjust(&p, &io, &io_avg, 50000);
+    }
+    ck_assert_int_eq(idle, AIO_POLL_START_NS); /* catches each request */
+    ck_assert_int_eq(io, 0);                   /* sleeps through each read */
+}
+END_TEST
+
+/* ---- aio_poll() picks the state by what it waits for ------------------ */
+
+typedef struct Timeout {
+    CqeHandler handler;
+    struct __kernel_timespec ts;
+    bool done;
+} Timeout;
+
+static void prep_timeout(struct io_uring_sqe *sqe, void *opaque)
+{
+    Timeout *t = opaque;
+
+    io_uring_prep_timeout(sqe, &t->ts, 0, 0);
+}
+
+static void timeout_done(CqeHandler *h)
+{
+    container_of(h, Timeout, handler)->done = true;
+}
+
+static void set_flag(void *opaque)
+{
+    *(bool *)opaque = true;
+}
+
+/*
+ * With weighted polling, a wait with an aio_add_sqe() request in flight
+ * teaches the AIO_WAIT_IO state only, one without teaches AIO_WAIT_IDLE
+ * only, and a pass that found work pending teaches neither.
+ */
+START_TEST(test_poll_state_by_wait_kind)
+{
+    AioContextOptions opts = {
+        .fdmon = AIO_FDMON_IO_URING,
+        .poll = {.max_ns = AIO_POLL_MAX_NS_DEFAULT, .weight = 3}};
+    Timeout t = {.handler.cb = timeout_done, .ts.tv_nsec = 2 * NS_PER_MS};
+    AioContext *ctx = aio_context_new(&opts);
+    AioTimer *timer;
+    bool fired = false, ran = false;
+    int64_t io_avg, idle_avg;
+
+    ck_assert_ptr_nonnull(ctx);
+    aio_set_thread_context(ctx);
+    ctx->poll_ns[AIO_WAIT_IDLE] = 8000;
+
+    /* A 2 ms io_uring timeout in flight: only the I/O state learns. */
+    ck_assert_int_eq(aio_add_sqe(prep_timeout, &t, &t.handler), 0);
+    while (!t.done) {
+        aio_poll(ctx, true);
+    }
+    ck_assert_int_gt(ctx->poll_avg_ns[AIO_WAIT_IO], 0);
+    ck_assert_int_eq(ctx->poll_avg_ns[AIO_WAIT_IDLE], 0);
+    ck_assert_int_eq(ctx->poll_ns[AIO_WAIT_IDLE], 8000);
+    io_avg = ctx->poll_avg_ns[AIO_WAIT_IO];
+
+    /* A 2 ms timer, nothing in flight: only the idle state learns. */
+    timer = aio_timer_new(ctx, set_flag, &fired);
+    aio_timer_mod(timer, clock_ns() + 2 * NS_PER_MS);
+    while (!fired) {
+        aio_poll(ctx, true);
+    }
+    ck_assert_int_gt(ctx->poll_avg_ns[AIO_WAIT_IDLE], 0);
+    ck_assert_int_lt(ctx->poll_ns[AIO_WAIT_IDLE], 8000); /* halved */
+    ck_assert_int_eq(ctx->poll_avg_ns[AIO_WAIT_IO], io_avg);
+    idle_avg = ctx->poll_avg_ns[AIO_WAIT_IDLE];
+
+    /* Work pending (a BH): no wait, nothing learnt. */
+    aio_bh_schedule_oneshot(ctx, set_flag, &ran);
+    aio_poll(ctx, true);
+    ck_assert(ran);
+    ck_assert_int_eq(ctx->poll_avg_ns[AIO_WAIT_IDLE], idle_avg);
+    ck_assert_int_eq(ctx->poll_avg_ns[AIO_WAIT_IO], io_avg);
+
+    aio_timer_free(timer);
+    aio_context_free(ctx);
 }
 END_TEST
 
@@ -473,6 +570,7 @@ Suite *uring_flags_suite(void)
     tcase_add_test(tc, test_poll_adjust_grow_shrink);
     tcase_add_test(tc, test_poll_adjust_weighted);
     tcase_add_test(tc, test_poll_adjust_weighted_bimodal);
+    tcase_add_test(tc, test_poll_state_by_wait_kind);
     suite_add_tcase(s, tc);
     return s;
 }
