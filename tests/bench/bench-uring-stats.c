@@ -8,9 +8,14 @@
 #include "tests/bench/bench-uring-stats.h"
 #include "tests/bench/sort.h"
 
-/* The workload whose weighted vs grow-shrink ratios end the output. */
-#define WEIGHTED_TARGET TARGET_FILE /* a real wait for the disk */
+/*
+ * The workload whose weighted vs grow-shrink ratios end the output: a real
+ * wait for the disk, with the flags an IOThread gets by default (the same
+ * ratios without flags are printed above it).
+ */
+#define WEIGHTED_TARGET TARGET_FILE
 #define WEIGHTED_QD     1
+#define WEIGHTED_FLAGS  DEFAULT_FLAGS
 
 const FlagSet flag_sets[NFLAGS] = {
     {"none", 0},
@@ -29,11 +34,14 @@ unsigned nconfigs;
 
 /* ---- Samples ------------------------------------------------------------ */
 
-void samples_add(Samples *s, double iops, double cpu_us_per_io)
+void samples_add(Samples *s, double iops, double cpu_us_per_io,
+                 double sys_us_per_io, double poll_us_per_io)
 {
     if (s->n < STATS_MAX_ROUNDS) {
         s->iops[s->n] = iops;
         s->cpu_us_per_io[s->n] = cpu_us_per_io;
+        s->sys_us_per_io[s->n] = sys_us_per_io;
+        s->poll_us_per_io[s->n] = poll_us_per_io;
         s->n++;
     }
 }
@@ -64,6 +72,16 @@ double samples_median_iops(const Samples *s)
 double samples_median_cpu(const Samples *s)
 {
     return median(s->cpu_us_per_io, s->n);
+}
+
+double samples_median_sys(const Samples *s)
+{
+    return median(s->sys_us_per_io, s->n);
+}
+
+double samples_median_poll(const Samples *s)
+{
+    return median(s->poll_us_per_io, s->n);
 }
 
 double samples_spread_pct(const Samples *s)
@@ -135,8 +153,9 @@ static const Config *baseline(const Config *c, unsigned flags_idx)
 
 void print_table(void)
 {
-    printf("\n%-6s %-4s %-14s %-12s %9s %7s %7s %9s %7s\n", "target", "QD",
-           "flags", "polling", "IOPS", "spread", "ratio", "cpu us/io", "ratio");
+    printf("\n%-6s %-4s %-14s %-12s %9s %7s %7s %9s %7s %7s %7s\n", "target",
+           "QD", "flags", "polling", "IOPS", "spread", "ratio", "cpu us/io",
+           "ratio", "sys us", "poll us");
     for (unsigned i = 0; i < nconfigs; i++) {
         const Config *c = &configs[i];
         const Config *base = baseline(c, 0);
@@ -146,14 +165,15 @@ void print_table(void)
         if (c->poll == POLL_WEIGHTED) {
             snprintf(poll, sizeof(poll), "weighted/%u", c->weight);
         }
-        printf("%-6s %-4u %-14s %-12s %9.0f %6.0f%% %7.3f %9.2f %7.3f%s\n",
-               target_names[c->target], c->qd, flag_sets[c->flags_idx].name,
-               poll, samples_median_iops(&c->s), samples_spread_pct(&c->s),
-               ratio(c, base, false), samples_median_cpu(&c->s),
-               ratio(c, base, true),
-               c->got_flags == flag_sets[c->flags_idx].flags
-                   ? ""
-                   : " (flags refused)");
+        printf(
+            "%-6s %-4u %-14s %-12s %9.0f %6.0f%% %7.3f %9.2f %7.3f %7.2f %7.2f%s\n",
+            target_names[c->target], c->qd, flag_sets[c->flags_idx].name, poll,
+            samples_median_iops(&c->s), samples_spread_pct(&c->s),
+            ratio(c, base, false), samples_median_cpu(&c->s),
+            ratio(c, base, true), samples_median_sys(&c->s),
+            samples_median_poll(&c->s),
+            c->got_flags == flag_sets[c->flags_idx].flags ? ""
+                                                          : " (flags refused)");
     }
 }
 
@@ -217,13 +237,19 @@ void print_summary(unsigned weight)
             }
         }
     }
-    wt = config_find(WEIGHTED_TARGET, WEIGHTED_QD, 0, POLL_WEIGHTED, weight);
-    gs = config_find(WEIGHTED_TARGET, WEIGHTED_QD, 0, POLL_GROW_SHRINK, 0);
-
     printf("\nbest flags at QD1 (null, grow-shrink): %s; at QD64: %s\n",
            best_name[0], best_name[1]);
-    printf("weighted vs grow-shrink: %s driver, QD%d, no flags, weight %u\n",
-           target_names[WEIGHTED_TARGET], WEIGHTED_QD, weight);
+    for (int k = 0; k < 2; k++) {
+        unsigned f = k ? WEIGHTED_FLAGS : 0;
+
+        wt =
+            config_find(WEIGHTED_TARGET, WEIGHTED_QD, f, POLL_WEIGHTED, weight);
+        gs = config_find(WEIGHTED_TARGET, WEIGHTED_QD, f, POLL_GROW_SHRINK, 0);
+        printf("weighted/%u vs grow-shrink, %s driver, QD%d, flags %s: "
+               "cpu %.3f, iops %.3f\n",
+               weight, target_names[WEIGHTED_TARGET], WEIGHTED_QD,
+               flag_sets[f].name, ratio(wt, gs, true), ratio(wt, gs, false));
+    }
     printf("uring-flags: qd1_best_ratio=%.3f qd64_best_ratio=%.3f "
            "weighted_cpu_ratio=%.3f weighted_iops_ratio=%.3f\n",
            best[0], best[1], ratio(wt, gs, true), ratio(wt, gs, false));

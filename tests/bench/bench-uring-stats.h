@@ -36,6 +36,8 @@ typedef struct Samples {
     unsigned n;
     double iops[STATS_MAX_ROUNDS];
     double cpu_us_per_io[STATS_MAX_ROUNDS];
+    double sys_us_per_io[STATS_MAX_ROUNDS];  /* of that, in the kernel */
+    double poll_us_per_io[STATS_MAX_ROUNDS]; /* of that, busy-polling */
 } Samples;
 
 /* One measured configuration. */
@@ -52,9 +54,12 @@ typedef struct Config {
 extern Config configs[MAX_CONFIGS];
 extern unsigned nconfigs;
 
-void samples_add(Samples *s, double iops, double cpu_us_per_io);
+void samples_add(Samples *s, double iops, double cpu_us_per_io,
+                 double sys_us_per_io, double poll_us_per_io);
 double samples_median_iops(const Samples *s);
 double samples_median_cpu(const Samples *s);
+double samples_median_sys(const Samples *s);
+double samples_median_poll(const Samples *s);
 /* (max - min) / median of the IOPS, in percent: how far to trust a ratio. */
 double samples_spread_pct(const Samples *s);
 
