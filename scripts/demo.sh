@@ -8,7 +8,7 @@
 # Environment:
 #   MIB=N        MiB iotest reads per disk (default 128 on /dev/kvm, 16
 #                nested: TCG is slow, and the stall shows at any size)
-#   MODE=M       kvm or nested (default: kvm when /dev/kvm is usable)
+#   MODE=M       kvm or nested (default: kvm when scripts/kvm-usable.sh passes)
 #   TIMEOUT=S    seconds per guest run (default 600)
 # and those of scripts/run-guest.sh (MINIVMM, MINIVMM_STATIC, ...).
 #
@@ -29,8 +29,12 @@ die() {
 
 mode=${MODE:-}
 if [[ -z $mode ]]; then
-    mode=nested
-    [[ -c /dev/kvm && -r /dev/kvm && -w /dev/kvm ]] && mode=kvm
+    if why=$("$root/scripts/kvm-usable.sh"); then
+        mode=kvm
+    else
+        mode=nested
+        echo "demo: $why: running nested" >&2
+    fi
 fi
 [[ $mode == kvm || $mode == nested ]] || die "MODE must be kvm or nested, not '$mode'"
 default_mib=16

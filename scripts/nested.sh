@@ -4,7 +4,9 @@
 #   scripts/nested.sh [--timeout S] [--mem MB] [--disk IMG]...
 #                     [--file SRC[:DEST]]... [--log FILE] -- CMD [ARGS...]
 #
-# There is no /dev/kvm on the development and CI machines. QEMU's `-cpu max`
+# The development and CI machines have no hardware-backed /dev/kvm (at most
+# kvm_pvm's, which cannot run a stock guest: scripts/kvm-usable.sh). QEMU's
+# `-cpu max`
 # emulates AMD SVM with nested paging, so Debian's kernel booted under TCG
 # can load kvm-amd and offer /dev/kvm; minivmm (static) runs there unchanged.
 #

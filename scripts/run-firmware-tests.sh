@@ -6,7 +6,7 @@
 #   NAME...   run only these tests (default: all, in file order)
 #   -v        print each test's whole serial output, not only its verdict
 #
-# With a usable /dev/kvm each test runs on build/minivmm directly. Without,
+# With a usable /dev/kvm (scripts/kvm-usable.sh) each test runs on build/minivmm directly. Without,
 # L1 is booted ONCE through scripts/nested.sh with every test's images as
 # its virtio disks, and a payload script runs all tests in turn with the
 # static minivmm. Either way each image is made fresh (zeroed, or filled by
@@ -23,7 +23,7 @@
 #
 # Environment: MINIVMM, MINIVMM_STATIC, IOTEST, FW_DIR (default: the build
 # tree), FW_CFG (another config), FW_MODE=kvm|nested (default: kvm if
-# /dev/kvm is usable, else nested), FW_L1_SLACK_S (seconds past a test's
+# scripts/kvm-usable.sh passes, else nested), FW_L1_SLACK_S (seconds past a test's
 # timeout before L1 counts as hung; default 30).
 set -euo pipefail
 
@@ -104,8 +104,12 @@ done
 
 mode=${FW_MODE:-}
 if [[ -z $mode ]]; then
-    mode=nested
-    [[ -r /dev/kvm && -w /dev/kvm ]] && mode=kvm
+    if why=$("$root/scripts/kvm-usable.sh"); then
+        mode=kvm
+    else
+        mode=nested
+        echo "run-firmware-tests: $why: running nested"
+    fi
 fi
 case $mode in
 kvm) [[ -x $minivmm ]] || die "$minivmm not built (make)" ;;

@@ -12,8 +12,8 @@
 #                the comma list L (default on); nested runs share one L1
 #   --timeout S  seconds per guest run (default 300; nested adds L1's boot)
 #   --mode M     kvm: minivmm on this machine's /dev/kvm; nested: inside
-#                scripts/nested.sh's L1; auto (default): kvm when /dev/kvm
-#                is usable, else nested
+#                scripts/nested.sh's L1; auto (default): kvm when
+#                scripts/kvm-usable.sh passes, else nested
 #   --log FILE   also write the console to FILE
 #
 # Environment: MINIVMM (kvm mode, default build/minivmm), MINIVMM_STATIC
@@ -55,8 +55,12 @@ done
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "--timeout wants seconds, not '$timeout_s'"
 [[ $notify =~ ^(on|off)(,(on|off))*$ ]] || die "--notify wants on, off or a list like off,on, not '$notify'"
 if [[ $mode == auto ]]; then
-    mode=nested
-    [[ -c /dev/kvm && -r /dev/kvm && -w /dev/kvm ]] && mode=kvm
+    if why=$("$root/scripts/kvm-usable.sh"); then
+        mode=kvm
+    else
+        mode=nested
+        echo "run-guest: $why: running nested" >&2
+    fi
 fi
 [[ $mode == kvm || $mode == nested ]] || die "--mode wants auto, kvm or nested, not '$mode'"
 

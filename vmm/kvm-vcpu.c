@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "aio/main-loop.h"
+#include "util/compiler.h"
 #include "util/log.h"
 #include "vmm/kvm.h"
 
@@ -279,10 +280,18 @@ static int handle_exit(KvmVcpu *cpu)
             return 1;
         }
     case KVM_EXIT_INTERNAL_ERROR: {
-        char why[64];
+        static const char *const suberrors[] = {
+            [KVM_INTERNAL_ERROR_EMULATION] = " (instruction emulation failed)",
+            [KVM_INTERNAL_ERROR_SIMUL_EX] = " (exception while delivering one)",
+            [KVM_INTERNAL_ERROR_DELIVERY_EV] = " (event delivery failed)",
+        };
+        unsigned sub = run->internal.suberror;
+        char why[96];
 
-        snprintf(why, sizeof(why), "KVM internal error, suberror %u",
-                 run->internal.suberror);
+        snprintf(why, sizeof(why), "KVM internal error, suberror %u%s", sub,
+                 sub < (unsigned)ARRAY_SIZE(suberrors) && suberrors[sub]
+                     ? suberrors[sub]
+                     : "");
         dump_registers(cpu, why);
         return 1;
     }

@@ -37,6 +37,23 @@ static const struct {
     {KVM_CAP_EXT_CPUID, "EXT_CPUID"},
 };
 
+/*
+ * kvm_pvm is KVM without hardware virtualisation: it runs guest kernels
+ * built for it, and emulates any other guest one instruction at a time (a
+ * stock kernel does not get past decompressing itself). Worth a warning,
+ * not a refusal: the user may have such a kernel.
+ */
+static void warn_if_software_kvm(void)
+{
+    if (access("/sys/module/kvm_pvm", F_OK) == 0 &&
+        access("/sys/module/kvm_intel", F_OK) != 0 &&
+        access("/sys/module/kvm_amd", F_OK) != 0) {
+        log_warn("/dev/kvm is kvm_pvm, not kvm_intel or kvm_amd: a guest "
+                 "kernel built without PVM support runs emulated, one "
+                 "instruction at a time, if at all");
+    }
+}
+
 static int check_kvm(KvmVm *vm, char *err, size_t errlen)
 {
     int version;
@@ -64,6 +81,7 @@ static int check_kvm(KvmVm *vm, char *err, size_t errlen)
             return -ENOTSUP;
         }
     }
+    warn_if_software_kvm();
     return 0;
 }
 
