@@ -111,6 +111,14 @@ void aio_uring_flags_name(unsigned flags, char *buf, size_t len);
     (IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |                  \
      IORING_SETUP_TASKRUN_FLAG)
 
+/*
+ * Process-wide io_uring setup flags added to those of every context created
+ * afterwards (shared rings still drop AIO_URING_SINGLE_THREAD_FLAGS). It
+ * exists to run whole test suites under one flag set: make
+ * check-uring-flags.
+ */
+void aio_set_extra_uring_flags(unsigned flags);
+
 typedef struct AioContextOptions {
     const char *name;      /* for logs and stats; may be NULL */
     AioFdmonKind fdmon;    /* AIO_FDMON_AUTO by default */

@@ -94,6 +94,13 @@ static unsigned drop_flag(unsigned flags, unsigned flag)
     return flags;
 }
 
+static atomic_uint extra_uring_flags;
+
+void aio_set_extra_uring_flags(unsigned flags)
+{
+    atomic_store(&extra_uring_flags, flags);
+}
+
 /* One log line per flag the kernel refused, however many contexts try. */
 static void log_dropped(unsigned flag)
 {
@@ -115,7 +122,7 @@ static int fdmon_io_uring_init(AioContext *ctx, const AioContextOptions *opts)
     struct io_uring_params params;
     unsigned entries =
         opts->ring_entries ? opts->ring_entries : FDMON_IO_URING_ENTRIES;
-    unsigned flags = opts->uring_flags;
+    unsigned flags = opts->uring_flags | atomic_load(&extra_uring_flags);
     size_t next = 0;
     int ret;
 

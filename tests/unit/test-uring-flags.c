@@ -335,6 +335,32 @@ START_TEST(test_rejected_flag_dropped_alone)
 }
 END_TEST
 
+/*
+ * aio_set_extra_uring_flags() (how make check-uring-flags runs whole suites
+ * under a flag set) reaches every new context, but a shared ring still
+ * drops the single-thread flags.
+ */
+START_TEST(test_extra_flags_reach_contexts)
+{
+    AioContextOptions own = {.fdmon = AIO_FDMON_IO_URING};
+    AioContextOptions shared = {.fdmon = AIO_FDMON_IO_URING,
+                                .shared_ring = true};
+    AioContext *a, *b;
+
+    aio_set_extra_uring_flags(SI | COOP);
+    a = aio_context_new(&own);
+    b = aio_context_new(&shared);
+    aio_set_extra_uring_flags(0);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    if (kernel_took(a, SI | COOP)) {
+        ck_assert_uint_eq(aio_context_uring_flags(b), COOP);
+    }
+    aio_context_free(a);
+    aio_context_free(b);
+}
+END_TEST
+
 START_TEST(test_flags_parse_and_name)
 {
     unsigned f = 123;
@@ -563,6 +589,7 @@ Suite *uring_flags_suite(void)
     tcase_add_loop_test(tc, test_completion_while_busy_not_lost, 0, NTASKRUN);
     tcase_add_test(tc, test_main_context_never_single_issuer);
     tcase_add_test(tc, test_rejected_flag_dropped_alone);
+    tcase_add_test(tc, test_extra_flags_reach_contexts);
     tcase_add_test(tc, test_flags_parse_and_name);
     suite_add_tcase(s, tc);
 
