@@ -119,6 +119,16 @@ void aio_uring_flags_name(unsigned flags, char *buf, size_t len);
  */
 void aio_set_extra_uring_flags(unsigned flags);
 
+/*
+ * The main loop's default flags (--main-loop-uring-flags): none. make
+ * bench-uring's main-loop rows put coop within the noise of none
+ * (0.95-1.15x the IOPS), and one path argues against it: a vCPU thread that
+ * finds the SQ ring full submits it itself, and with COOP_TASKRUN those
+ * completions wait, without an IPI, for that vCPU's next exit from the
+ * guest.
+ */
+#define AIO_MAIN_URING_FLAGS_DEFAULT 0u
+
 typedef struct AioContextOptions {
     const char *name;      /* for logs and stats; may be NULL */
     AioFdmonKind fdmon;    /* AIO_FDMON_AUTO by default */

@@ -3,6 +3,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "aio/iothread.h"
 
@@ -90,6 +91,18 @@ fail:
     free(iothread);
     errno = err;
     return NULL;
+}
+
+int64_t iothread_cpu_ns(IOThread *iothread)
+{
+    struct timespec ts;
+    clockid_t clock;
+
+    if (pthread_getcpuclockid(iothread->thread, &clock) != 0 ||
+        clock_gettime(clock, &ts) != 0) {
+        return -1;
+    }
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 AioContext *iothread_get_context(IOThread *iothread)

@@ -21,6 +21,9 @@ IOThread *iothread_new(const char *name, const AioContextOptions *opts);
 
 AioContext *iothread_get_context(IOThread *iothread);
 
+/* The CPU time the thread has used so far (CLOCK_THREAD_CPUTIME_ID's). */
+int64_t iothread_cpu_ns(IOThread *iothread);
+
 /* Stop the thread (it runs what was already scheduled), join it, free. */
 void iothread_free(IOThread *iothread);
 

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include "devices/ahci.h"
 #include "devices/virtio-blk.h"
 #include "devices/virtio-pci.h"
+#include "util/clock.h"
 #include "vmm/board.h"
 
 #define PCI_SLOT_AHCI     0x1f
@@ -186,6 +188,7 @@ int machine_create(Machine *m, const MachineConfig *cfg,
     memset(m, 0, sizeof(*m));
     m->serial_file_fd = -1; /* machine_destroy() may run before the UART */
     m->cfg = cfg;
+    m->created_ns = clock_ns();
     m->irq = *irq;
     m->msi = (MsiSink){.send = irq->send_msi, .opaque = irq->opaque};
 
@@ -286,8 +289,48 @@ void machine_destroy(Machine *m)
     gm_cleanup(&m->ram);
 }
 
+/* One event loop: its ring, its thread's CPU time, what it did. */
+static void print_context_stats(FILE *out, const char *name, AioContext *ctx,
+                                int64_t cpu_ns, const AioPollParams *poll)
+{
+    AioContextStats st;
+    char flags[64];
+
+    aio_context_get_stats(ctx, &st);
+    aio_uring_flags_name(aio_context_uring_flags(ctx), flags, sizeof(flags));
+    fprintf(out, "loop %s: %s", name, aio_context_fdmon_name(ctx));
+    if (aio_context_has_io_uring(ctx)) {
+        fprintf(out, ", flags %s", flags);
+    }
+    if (poll && poll->max_ns) {
+        fprintf(out, ", polling up to %" PRId64 " ns, weight %u", poll->max_ns,
+                poll->weight);
+    }
+    fprintf(out,
+            "\n  cpu_s=%.3f iterations=%" PRIu64 " waits=%" PRIu64
+            " notify_writes=%" PRIu64 " sqes=%" PRIu64 "\n",
+            cpu_ns / 1e9, st.iterations, st.waits, st.notify_writes,
+            st.sqes_queued);
+    if (poll && poll->max_ns) {
+        fprintf(out, "  poll_s=%.3f poll_successes=%" PRIu64 "\n",
+                st.poll_time_ns / 1e9, st.poll_successes);
+    }
+}
+
 void machine_print_stats(Machine *m, FILE *out)
 {
+    /* Called on the main loop's thread. */
+    fprintf(out, "minivmm: wall_s=%.3f\n", (clock_ns() - m->created_ns) / 1e9);
+    print_context_stats(out, "main", main_loop_context(), thread_cpu_ns(),
+                        NULL);
+    for (int i = 0; i < m->cfg->iothreads; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "iothread%d", i);
+        print_context_stats(out, name, iothread_get_context(m->iothreads[i]),
+                            iothread_cpu_ns(m->iothreads[i]),
+                            &m->cfg->iothread_poll);
+    }
     for (int i = 0; i < MAX_DISKS; i++) {
         if (m->blk[i]) {
             blk_stats_print(m->blk[i], out);

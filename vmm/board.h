@@ -62,6 +62,7 @@ typedef struct Machine {
     int serial_file_fd; /* --serial file:PATH, else -1 */
     bool stdin_watched; /* --serial stdio: guest input from stdin */
     bool stdin_done;    /* end of input or an error: stop watching */
+    int64_t created_ns; /* clock_ns() when built, for --stats' wall time */
 } Machine;
 
 /* The PCI INTA# of a slot, swizzled over GSIs 16..19 as the MP table says. */

@@ -41,6 +41,7 @@ typedef struct MachineConfig {
     int iothreads;
     AioPollParams iothread_poll;
     unsigned iothread_uring_flags; /* IORING_SETUP_* for IOThread rings */
+    unsigned main_uring_flags;     /* ... for the main loop's ring */
     char *serial;                  /* "stdio", "file:PATH" or "none" */
     AioFdmonKind fdmon;
     bool notify_on_sqe;

@@ -252,7 +252,8 @@ int main(int argc, char **argv)
     signals_block(&set);
     aio_set_notify_on_sqe(cfg.notify_on_sqe);
     ml_opts = (MainLoopOptions){.fdmon = cfg.fdmon,
-                                .timeout_ms = cfg.main_loop_timeout_ms};
+                                .timeout_ms = cfg.main_loop_timeout_ms,
+                                .uring_flags = cfg.main_uring_flags};
     ret = main_loop_init(&ml_opts);
     if (ret < 0) {
         fprintf(stderr, "minivmm: cannot set up the main loop: %s\n",

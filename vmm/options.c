@@ -16,10 +16,12 @@
 
 static void usage(FILE *out)
 {
-    char default_flags[64];
+    char default_flags[64], main_flags[64];
 
     aio_uring_flags_name(AIO_IOTHREAD_URING_FLAGS_DEFAULT, default_flags,
                          sizeof(default_flags));
+    aio_uring_flags_name(AIO_MAIN_URING_FLAGS_DEFAULT, main_flags,
+                         sizeof(main_flags));
     fprintf(
         out,
         "Usage: minivmm --kernel FILE [options]        boot a guest on KVM\n"
@@ -85,12 +87,17 @@ static void usage(FILE *out)
         "                             the 500 ms stall)\n"
         "  --main-loop-timeout-ms N   longest main-loop sleep (default %d;\n"
         "                             -1: no cap)\n"
+        "  --main-loop-uring-flags L  io_uring setup flags of the main loop's\n"
+        "                             ring: none or coop (default %s); vCPU\n"
+        "                             threads use it too, so never\n"
+        "                             single-issuer or defer\n"
         "\n"
-        "  --stats                    print block statistics at exit\n"
+        "  --stats                    print event-loop (CPU time, flags, polling)\n"
+        "                             and block statistics at exit\n"
         "  -h, --help                 this text\n"
         "  -V, --version              version\n",
         AIO_POLL_MAX_NS_DEFAULT, AIO_POLL_WEIGHT_DEFAULT, default_flags,
-        MAIN_LOOP_TIMEOUT_MS_DEFAULT);
+        MAIN_LOOP_TIMEOUT_MS_DEFAULT, main_flags);
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -249,6 +256,7 @@ enum {
     OPT_POLL_MAX,
     OPT_POLL_WEIGHT,
     OPT_URING_FLAGS,
+    OPT_MAIN_URING_FLAGS,
     OPT_EVENT_LOOP,
     OPT_NOTIFY_ON_SQE,
     OPT_MAIN_LOOP_TIMEOUT,
@@ -272,6 +280,8 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         {"iothread-poll-max-ns", required_argument, NULL, OPT_POLL_MAX},
         {"iothread-poll-weight", required_argument, NULL, OPT_POLL_WEIGHT},
         {"iothread-uring-flags", required_argument, NULL, OPT_URING_FLAGS},
+        {"main-loop-uring-flags", required_argument, NULL,
+         OPT_MAIN_URING_FLAGS},
         {"event-loop", required_argument, NULL, OPT_EVENT_LOOP},
         {"aio-notify-on-sqe", required_argument, NULL, OPT_NOTIFY_ON_SQE},
         {"main-loop-timeout-ms", required_argument, NULL,
@@ -300,6 +310,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         .iothread_poll = {.max_ns = AIO_POLL_MAX_NS_DEFAULT,
                           .weight = AIO_POLL_WEIGHT_DEFAULT},
         .iothread_uring_flags = AIO_IOTHREAD_URING_FLAGS_DEFAULT,
+        .main_uring_flags = AIO_MAIN_URING_FLAGS_DEFAULT,
     };
     opterr = 0;
     optind = 1;
@@ -369,6 +380,15 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
 #else
                             "",
 #endif
+                            optarg);
+            }
+            break;
+        case OPT_MAIN_URING_FLAGS:
+            if (aio_uring_flags_parse(optarg, &cfg->main_uring_flags) ||
+                (cfg->main_uring_flags & AIO_URING_SINGLE_THREAD_FLAGS)) {
+                return fail("--main-loop-uring-flags expects none or coop, "
+                            "not '%s' (vCPU threads use the main loop's "
+                            "ring too)",
                             optarg);
             }
             break;

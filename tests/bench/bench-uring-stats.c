@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aio/aio.h"
 #include "tests/bench/bench-uring-stats.h"
 #include "tests/bench/sort.h"
 
@@ -27,7 +28,8 @@ const FlagSet flag_sets[NFLAGS] = {
 };
 const char *const target_names[2] = {"null", "file"};
 const unsigned qds[2] = {1, MAX_QD};
-static const char *const poll_names[] = {"off", "grow-shrink", "weighted"};
+static const char *const poll_names[] = {"off", "grow-shrink", "weighted",
+                                         "main-loop"};
 
 Config configs[MAX_CONFIGS];
 unsigned nconfigs;
@@ -144,9 +146,12 @@ static double ratio(const Config *c, const Config *base, bool cpu)
     return (cpu ? samples_median_cpu(&c->s) : samples_median_iops(&c->s)) / b;
 }
 
+/* What a row is compared with: grow-shrink, or the main loop without flags. */
 static const Config *baseline(const Config *c, unsigned flags_idx)
 {
-    return config_find(c->target, c->qd, flags_idx, POLL_GROW_SHRINK, 0);
+    return config_find(
+        c->target, c->qd, flags_idx,
+        c->poll == POLL_MAIN_LOOP ? POLL_MAIN_LOOP : POLL_GROW_SHRINK, 0);
 }
 
 /* ---- Tables ------------------------------------------------------------- */
@@ -159,8 +164,12 @@ void print_table(void)
     for (unsigned i = 0; i < nconfigs; i++) {
         const Config *c = &configs[i];
         const Config *base = baseline(c, 0);
+        unsigned want = flag_sets[c->flags_idx].flags;
         char poll[16];
 
+        if (c->poll == POLL_MAIN_LOOP) {
+            want &= ~AIO_URING_SINGLE_THREAD_FLAGS; /* never on a shared ring */
+        }
         snprintf(poll, sizeof(poll), "%s", poll_names[c->poll]);
         if (c->poll == POLL_WEIGHTED) {
             snprintf(poll, sizeof(poll), "weighted/%u", c->weight);
@@ -172,8 +181,26 @@ void print_table(void)
             ratio(c, base, false), samples_median_cpu(&c->s),
             ratio(c, base, true), samples_median_sys(&c->s),
             samples_median_poll(&c->s),
-            c->got_flags == flag_sets[c->flags_idx].flags ? ""
-                                                          : " (flags refused)");
+            c->got_flags == want ? "" : " (flags refused)");
+    }
+}
+
+void print_main_loop(void)
+{
+    printf("\nmain loop (no IOThread; the guest thread takes the big lock, "
+           "as a vCPU):\n+coop / none, as IOPS and main-thread CPU/IO ratios "
+           "of medians\n");
+    for (int t = 0; t < 2; t++) {
+        for (int qi = 0; qi < 2; qi++) {
+            const Config *c =
+                config_find(t, qds[qi], DEFAULT_FLAGS, POLL_MAIN_LOOP, 0);
+            const Config *base = config_find(t, qds[qi], 0, POLL_MAIN_LOOP, 0);
+
+            if (c && base) {
+                printf("  %-4s QD%-2u  iops %.3f  cpu %.3f\n", target_names[t],
+                       qds[qi], ratio(c, base, false), ratio(c, base, true));
+            }
+        }
     }
 }
 

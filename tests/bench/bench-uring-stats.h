@@ -26,7 +26,11 @@ extern const FlagSet flag_sets[];
 #define NFLAGS        4
 #define DEFAULT_FLAGS 2 /* "+coop": --iothread-uring-flags' default */
 
-enum { POLL_OFF, POLL_GROW_SHRINK, POLL_WEIGHTED };
+/*
+ * How the disk's queue is served: an IOThread with polling off, grow/shrink
+ * or weighted, or the main loop (which never polls).
+ */
+enum { POLL_OFF, POLL_GROW_SHRINK, POLL_WEIGHTED, POLL_MAIN_LOOP };
 enum { TARGET_NULL, TARGET_FILE };
 extern const char *const target_names[2];
 extern const unsigned qds[2]; /* 1 and MAX_QD */
@@ -72,6 +76,8 @@ void config_want(int target, unsigned qd, unsigned flags_idx, int poll,
 
 /* Every configuration: medians, spread, ratios to no flags, grow-shrink. */
 void print_table(void);
+/* The main loop with coop against without. */
+void print_main_loop(void);
 /* Weighted vs grow-shrink with the same flags, on the file, per weight. */
 void print_sweep(const unsigned *weights, int nweights);
 /* The closing lines, ending with the one "uring-flags:" line. */

@@ -6,7 +6,9 @@
  * qtest socket, so no protocol in the way) it drives a virtio-blk disk with
  * 4 KiB random reads at QD1 and QD64, spinning on the used ring for
  * completions (MSIs land in guest RAM and nobody waits for them). The disk's
- * queue runs on one IOThread. By default the guest thread and the IOThread
+ * queue runs on one IOThread, or, in the main-loop rows, on the main loop:
+ * it never polls, and the guest thread takes the big lock for each register
+ * access, as a vCPU thread does. By default the guest thread and the IOThread
  * are pinned to different CPUs ("apart"): left to the scheduler, the two
  * share a CPU now and then and the numbers measure that instead. "same" puts
  * both on CPU 0 (the guest then yields when it has nothing to do, as a
@@ -80,6 +82,7 @@ typedef struct Machine {
 } Machine;
 
 static Machine m;
+static unsigned main_flags; /* the main loop's io_uring setup flags */
 
 static int iothread_cpu = 1; /* GUEST_CPU with BENCH_URING_PLACEMENT=same */
 
@@ -140,7 +143,7 @@ static void irq_none(void *opaque, int gsi, int level)
 
 static void *main_loop_fn(void *opaque)
 {
-    MainLoopOptions opts = {.fdmon = AIO_FDMON_AUTO};
+    MainLoopOptions opts = {.fdmon = AIO_FDMON_AUTO, .uring_flags = main_flags};
 
     (void)opaque;
     if (main_loop_init(&opts) < 0) {
@@ -235,6 +238,37 @@ static void drain(QVirtioBlk *b, unsigned qd, QVirtioBlkReq *reqs)
     }
 }
 
+static void main_loop_start(unsigned flags)
+{
+    main_flags = flags;
+    __atomic_store_n(&m.main_ready, 0, __ATOMIC_RELEASE);
+    pthread_create(&m.main_thread, NULL, main_loop_fn, NULL);
+    while (!__atomic_load_n(&m.main_ready, __ATOMIC_ACQUIRE)) {
+        usleep(1000);
+    }
+}
+
+static void main_loop_stop(void)
+{
+    main_loop_quit();
+    pthread_join(m.main_thread, NULL);
+    bql_lock();
+    main_loop_cleanup();
+}
+
+/* The main loop's flags are fixed when its ring is set up: a new loop. */
+static void main_loop_use_flags(unsigned flags)
+{
+    if (flags != main_flags) {
+        main_loop_stop();
+        main_loop_start(flags);
+    }
+}
+
+/*
+ * One run of @c: its queue on a new IOThread, or on the main loop (whose
+ * thread stands in for QEMU's main thread, the guest's thread for a vCPU).
+ */
 static void run_one(const char *path, const char *blk_opts, unsigned qd,
                     const AioPollParams *poll, unsigned flags, int64_t run_ns,
                     Config *c)
@@ -251,23 +285,30 @@ static void run_one(const char *path, const char *blk_opts, unsigned qd,
     int64_t t0, t1;
     double wall_s;
     BlockBackend *blk;
-    IOThread *io;
+    IOThread *io = NULL;
+    AioContext *ctx;
     VirtioBlk *vblk;
     QVirtioBlk b;
     char err[256];
 
-    io = iothread_new("bench-io", &opts);
-    if (!io) {
-        fprintf(stderr, "bench-uring: iothread: %s\n", strerror(errno));
-        exit(1);
+    if (c->poll == POLL_MAIN_LOOP) {
+        main_loop_use_flags(flags);
+        ctx = main_loop_context();
+    } else {
+        io = iothread_new("bench-io", &opts);
+        if (!io) {
+            fprintf(stderr, "bench-uring: iothread: %s\n", strerror(errno));
+            exit(1);
+        }
+        ctx = iothread_get_context(io);
+        bo.ctx[0] = ctx;
     }
-    c->got_flags = aio_context_uring_flags(iothread_get_context(io));
-    aio_run_in_context(iothread_get_context(io), pin_iothread, NULL);
+    c->got_flags = aio_context_uring_flags(ctx);
+    aio_run_in_context(ctx, pin_iothread, NULL);
     if (blk_open_string(path, blk_opts, &blk, err, sizeof(err)) < 0) {
         fprintf(stderr, "bench-uring: %s: %s\n", path, err);
         exit(1);
     }
-    bo.ctx[0] = iothread_get_context(io);
     bql_lock();
     if (virtio_blk_create(&vblk, &m.host, PCI_DEVFN(4, 0), &m.ram, &sink, intx,
                           blk, &bo) < 0) {
@@ -291,11 +332,11 @@ static void run_one(const char *path, const char *blk_opts, unsigned qd,
     qvirtio_blk_kick(&b, 0);
 
     drive(&b, qd, bufs, reqs, clock_ns() + WARMUP_NS, &rng);
-    aio_run_in_context(iothread_get_context(io), read_spent, &s0);
+    aio_run_in_context(ctx, read_spent, &s0);
     t0 = clock_ns();
     done = drive(&b, qd, bufs, reqs, t0 + run_ns, &rng);
     t1 = clock_ns();
-    aio_run_in_context(iothread_get_context(io), read_spent, &s1);
+    aio_run_in_context(ctx, read_spent, &s1);
     drain(&b, qd, reqs);
 
     wall_s = (double)(t1 - t0) / NS_PER_S;
@@ -309,7 +350,9 @@ static void run_one(const char *path, const char *blk_opts, unsigned qd,
     virtio_blk_destroy(vblk);
     bql_unlock();
     blk_close(blk);
-    iothread_free(io);
+    if (io) {
+        iothread_free(io);
+    }
 }
 
 /* A patterned image, kept between runs while its size is right. */
@@ -358,19 +401,13 @@ static void machine_init(void)
     }
     as_init(&m.as, &m.ram);
     pci_host_init(&m.host, &m.as);
-    pthread_create(&m.main_thread, NULL, main_loop_fn, NULL);
-    while (!__atomic_load_n(&m.main_ready, __ATOMIC_ACQUIRE)) {
-        usleep(1000);
-    }
+    main_loop_start(0);
     qos_local_init(&m.q, &m.as);
 }
 
 static void machine_cleanup(void)
 {
-    main_loop_quit();
-    pthread_join(m.main_thread, NULL);
-    bql_lock();
-    main_loop_cleanup();
+    main_loop_stop();
     pci_host_cleanup(&m.host);
     as_cleanup(&m.as);
     gm_cleanup(&m.ram);
@@ -436,8 +473,9 @@ int main(void)
     /*
      * Fewer rows than the full flags x polling grid, so that rounds fit in
      * the time one run of everything took: every flag set at grow-shrink
-     * (the classic policy), polling off at no flags, and weighted polling at
-     * no flags and at the default flags.
+     * (the classic policy), polling off at no flags, weighted polling at no
+     * flags and at the default flags, and the queue on the main loop without
+     * flags and with coop (single-issuer is never used there).
      */
     for (int t = 0; t < 2; t++) {
         if (only && strcmp(only, target_names[t])) {
@@ -448,6 +486,8 @@ int main(void)
             config_want(t, qds[qi], 0, POLL_GROW_SHRINK, 0);
             config_want(t, qds[qi], 0, POLL_WEIGHTED, weight);
             config_want(t, qds[qi], DEFAULT_FLAGS, POLL_WEIGHTED, weight);
+            config_want(t, qds[qi], 0, POLL_MAIN_LOOP, 0);
+            config_want(t, qds[qi], DEFAULT_FLAGS, POLL_MAIN_LOOP, 0);
             for (unsigned f = 1; f < NFLAGS; f++) {
                 config_want(t, qds[qi], f, POLL_GROW_SHRINK, 0);
             }
@@ -500,6 +540,7 @@ int main(void)
                 (unsigned)rounds);
     }
     print_table();
+    print_main_loop();
     if (!only || !strcmp(only, "file")) {
         print_sweep(weights, nweights);
     }

@@ -4,12 +4,14 @@
  * found while setting up, such as a missing disk file).
  */
 #include <check.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/qtest/libqtest.h"
 #include "tests/qtest/suites.h"
 
 typedef struct Run {
@@ -116,6 +118,8 @@ START_TEST(test_usage_errors)
         {{"--iothreads", "99"}, "--iothreads"},
         {{"stray"}, "stray"},
         {{"--iothread-uring-flags", "bogus"}, "single-issuer"},
+        {{"--main-loop-uring-flags", "single-issuer"}, "none or coop"},
+        {{"--main-loop-uring-flags", "defer"}, "none or coop"},
         {{"--iothread-poll-weight", "64"}, "--iothread-poll-weight"},
         {{"--serial", "tty"}, "file:PATH"},
         {{"--serial", "file:"}, "file:PATH"},
@@ -174,6 +178,53 @@ START_TEST(test_setup_errors)
 }
 END_TEST
 
+/*
+ * --stats at exit: the wall time, and per event loop its ring flags, its
+ * polling, its thread's CPU time and its counters. The settings on the
+ * command line must be the ones the loops report.
+ */
+START_TEST(test_stats_report_the_loops)
+{
+    char img[] = "/var/tmp/minivmm-cli-stats-XXXXXX";
+    char log[] = "/var/tmp/minivmm-cli-log-XXXXXX";
+    char args[256], text[4096];
+    int img_fd = mkstemp(img), log_fd = mkstemp(log), saved = dup(2);
+    ssize_t n;
+    QTest *t;
+
+    ck_assert_int_ge(img_fd, 0);
+    ck_assert_int_ge(log_fd, 0);
+    ck_assert_int_eq(ftruncate(img_fd, 1 << 20), 0);
+    snprintf(args, sizeof(args),
+             "--stats --iothreads 1 --disk virtio:%s,iothread=0 "
+             "--main-loop-uring-flags coop --iothread-uring-flags coop "
+             "--iothread-poll-weight 5",
+             img);
+    dup2(log_fd, 2); /* minivmm inherits it as its stderr */
+    t = qtest_start(QTEST_MINIVMM, 256, args);
+    dup2(saved, 2);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(qtest_quit(t), 0);
+
+    n = pread(log_fd, text, sizeof(text) - 1, 0);
+    ck_assert_int_gt(n, 0);
+    text[n] = '\0';
+    ck_assert_msg(strstr(text, "minivmm: wall_s="), "%s", text);
+    ck_assert_msg(strstr(text, "loop main: io_uring, flags coop\n"), "%s",
+                  text);
+    ck_assert_msg(strstr(text, "loop iothread0: io_uring, flags coop, polling "
+                               "up to 32768 ns, weight 5\n"),
+                  "%s", text);
+    ck_assert_msg(strstr(text, "  cpu_s="), "%s", text);
+    ck_assert_msg(strstr(text, "  poll_s="), "%s", text);
+    close(saved);
+    close(img_fd);
+    close(log_fd);
+    unlink(img);
+    unlink(log);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -183,6 +234,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, test_help_and_version);
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_setup_errors);
+    tcase_add_test(tc, test_stats_report_the_loops);
     suite_add_tcase(s, tc);
     return s;
 }
