@@ -324,10 +324,9 @@ void machine_print_stats(Machine *m, FILE *out)
     print_context_stats(out, "main", main_loop_context(), thread_cpu_ns(),
                         NULL);
     for (int i = 0; i < m->cfg->iothreads; i++) {
-        char name[16];
+        AioContext *ctx = iothread_get_context(m->iothreads[i]);
 
-        snprintf(name, sizeof(name), "iothread%d", i);
-        print_context_stats(out, name, iothread_get_context(m->iothreads[i]),
+        print_context_stats(out, aio_context_name(ctx), ctx,
                             iothread_cpu_ns(m->iothreads[i]),
                             &m->cfg->iothread_poll);
     }
