@@ -21,6 +21,10 @@
 #                      cannot contain ':'. Repeatable.
 #   --log FILE         also write the console to FILE
 #
+# For debugging L1 itself: NESTED_APPEND adds to L1's kernel command line
+# (e.g. "nokaslr softlockup_panic=1"), NESTED_MONITOR=PATH puts QEMU's
+# monitor on a unix socket at PATH (scripts/qemu-monitor.py talks to it).
+#
 # L1 is `qemu-system-x86_64 -accel tcg,thread=multi -cpu max -smp 2` with
 # Debian's kernel (scripts/guest-kernel.sh), "console=ttyS0 quiet panic=-1"
 # (a panic reboots, and -no-reboot turns that into QEMU's exit). In L1, CMD
@@ -280,12 +284,14 @@ if [[ -n $log ]]; then
     : >"$log" || die "cannot write --log $log"
 fi
 mkfifo "$tmp/console"
+[[ -z ${NESTED_MONITOR:-} ]] || rm -f "$NESTED_MONITOR" # QEMU will not reuse it
 start=$EPOCHREALTIME
 timeout -k 5 "$timeout_s" qemu-system-x86_64 \
     -accel tcg,thread=multi -cpu max -m "$mem" -smp 2 \
     -nographic -no-reboot -nic none \
     -kernel "$vmlinuz" -initrd "$tmp/initrd.cpio" \
-    -append "console=ttyS0 quiet panic=-1" \
+    -append "console=ttyS0 quiet panic=-1${NESTED_APPEND:+ $NESTED_APPEND}" \
+    ${NESTED_MONITOR:+-monitor "unix:$NESTED_MONITOR,server=on,wait=off"} \
     "${drive_args[@]}" </dev/null >"$tmp/console" 2>&1 &
 qpid=$!
 

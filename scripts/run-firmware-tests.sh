@@ -24,7 +24,8 @@
 # Environment: MINIVMM, MINIVMM_STATIC, IOTEST, FW_DIR (default: the build
 # tree), FW_CFG (another config), FW_MODE=kvm|nested (default: kvm if
 # scripts/kvm-usable.sh passes, else nested), FW_L1_SLACK_S (seconds past a test's
-# timeout before L1 counts as hung; default 30).
+# timeout before L1 counts as hung; default 30). With NESTED_MONITOR set
+# (scripts/nested.sh), a hung L1's CPU registers are saved first.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -354,6 +355,11 @@ run_nested_once() {
         esac
         if ((SECONDS - changed > limit)); then
             echo "run-firmware-tests: L1 made no progress for $limit s (${last:-booting}): stopping it"
+            if [[ -S ${NESTED_MONITOR:-} ]]; then
+                "$root/scripts/qemu-monitor.py" "$NESTED_MONITOR" "info cpus" \
+                    "info registers -a" >"$log_dir/l1-monitor$suffix.log" 2>&1 || true
+                echo "run-firmware-tests: L1's CPUs: $log_dir/l1-monitor$suffix.log"
+            fi
             hung=1
             kill "$npid" 2>/dev/null || true
             break
