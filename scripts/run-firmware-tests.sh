@@ -358,7 +358,9 @@ run_nested_once() {
             if [[ -S ${NESTED_MONITOR:-} ]]; then
                 "$root/scripts/qemu-monitor.py" "$NESTED_MONITOR" "info cpus" \
                     "info registers -a" >"$log_dir/l1-monitor$suffix.log" 2>&1 || true
-                echo "run-firmware-tests: L1's CPUs: $log_dir/l1-monitor$suffix.log"
+                echo "run-firmware-tests: L1's CPUs ($log_dir/l1-monitor$suffix.log):"
+                grep -E '^(CPU#|RIP=)' "$log_dir/l1-monitor$suffix.log" |
+                    sed 's/^/  /' || true
             fi
             hung=1
             kill "$npid" 2>/dev/null || true
