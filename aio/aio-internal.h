@@ -101,7 +101,7 @@ extern const FDMonOps fdmon_poll_ops;
  * first and sleep through the second.
  */
 typedef enum AioWaitKind {
-    AIO_WAIT_IDLE, /* no aio_add_sqe() request in flight */
+    AIO_WAIT_IDLE, /* no aio_add_sqe() or block request in flight */
     AIO_WAIT_IO,   /* at least one is: its completion may end the wait */
     AIO_WAIT_KINDS
 } AioWaitKind;
@@ -145,7 +145,8 @@ struct AioContext {
     struct io_uring ring;
     bool ring_ready;
     unsigned ring_flags;
-    unsigned sqes_in_flight; /* aio_add_sqe() requests not completed yet */
+    unsigned sqes_in_flight;  /* aio_add_sqe() requests not completed yet */
+    atomic_uint io_in_flight; /* block requests (aio_context_io_begin()) */
 
     /* Counters; updated with relaxed atomics since any thread may notify. */
     struct {

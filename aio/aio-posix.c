@@ -386,7 +386,9 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
 
     if (polling) {
         /* The classic policy has one state; the weighted one learns two. */
-        if (ctx->poll_params.weight > 0 && ctx->sqes_in_flight > 0) {
+        if (ctx->poll_params.weight > 0 &&
+            (ctx->sqes_in_flight > 0 ||
+             atomic_load_explicit(&ctx->io_in_flight, memory_order_relaxed))) {
             kind = AIO_WAIT_IO;
         }
         start = clock_ns();

@@ -296,6 +296,14 @@ int aio_context_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep_sqe, void *opaque,
 void aio_set_notify_on_sqe(bool on);
 bool aio_get_notify_on_sqe(void);
 
+/*
+ * Block requests in flight on @ctx, whatever engine serves them; the block
+ * layer calls these (any thread). With aio_add_sqe() requests they tell
+ * the weighted polling policy a wait for I/O from a wait for the guest.
+ */
+void aio_context_io_begin(AioContext *ctx);
+void aio_context_io_end(AioContext *ctx);
+
 /* ---- Statistics ------------------------------------------------------------
  */
 

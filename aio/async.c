@@ -405,6 +405,16 @@ unsigned aio_context_uring_flags(AioContext *ctx)
     return aio_context_has_io_uring(ctx) ? ctx->ring_flags : 0;
 }
 
+void aio_context_io_begin(AioContext *ctx)
+{
+    atomic_fetch_add_explicit(&ctx->io_in_flight, 1, memory_order_relaxed);
+}
+
+void aio_context_io_end(AioContext *ctx)
+{
+    atomic_fetch_sub_explicit(&ctx->io_in_flight, 1, memory_order_relaxed);
+}
+
 void aio_context_get_stats(AioContext *ctx, AioContextStats *s)
 {
     s->iterations = atomic_load(&ctx->stats.iterations);

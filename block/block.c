@@ -76,11 +76,13 @@ static BlockCtx *blk_ctx_get(BlockBackend *blk, AioContext *ctx)
 static void blk_finish(BlockRequest *req, int ret)
 {
     BlockBackend *blk = req->state.blk;
+    AioContext *ctx = req->state.bctx->ctx;
     BlockCompletionFunc *cb = req->cb;
     void *opaque = req->opaque;
 
     blk_account(req, ret, clock_ns());
     cb(opaque, ret);
+    aio_context_io_end(ctx);
 
     /*
      * req may be gone now. Decrement after the callback, so that a drain
@@ -286,6 +288,7 @@ int blk_submit(BlockBackend *blk, BlockRequest *req)
     s->bctx = blk_ctx_get(blk, ctx);
     s->start_ns = clock_ns();
     atomic_fetch_add(&blk->in_flight, 1);
+    aio_context_io_begin(ctx);
 
     ret = blk_check_request(blk, req, &bytes);
     if (ret == 0) {

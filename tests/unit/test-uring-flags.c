@@ -20,6 +20,7 @@
 #include "aio/aio-internal.h"
 #include "aio/iothread.h"
 #include "aio/main-loop.h"
+#include "block/block.h"
 #include "tests/unit/suites.h"
 #include "tests/unit/vblk-machine.h"
 #include "util/clock.h"
@@ -578,6 +579,50 @@ START_TEST(test_poll_state_by_wait_kind)
 }
 END_TEST
 
+static void read_done(void *opaque, int ret)
+{
+    *(int *)opaque = ret;
+}
+
+/*
+ * A block request counts as I/O in flight whatever engine serves it: here
+ * the null driver, which completes through a timer (latency_ns), with no
+ * io_uring request at all.
+ */
+START_TEST(test_poll_state_counts_block_requests)
+{
+    AioContextOptions opts = {
+        .fdmon = AIO_FDMON_IO_URING,
+        .poll = {.max_ns = AIO_POLL_MAX_NS_DEFAULT, .weight = 3}};
+    AioContext *ctx = aio_context_new(&opts);
+    static char buf[4096];
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+    int ret = 1;
+    BlockRequest req = {.op = BLOCK_OP_READ,
+                        .iov = &iov,
+                        .iovcnt = 1,
+                        .cb = read_done,
+                        .opaque = &ret};
+    BlockBackend *blk;
+    char err[128];
+
+    ck_assert_ptr_nonnull(ctx);
+    aio_set_thread_context(ctx);
+    ck_assert_int_eq(blk_open_string("null://1M", "latency_ns=2000000", &blk,
+                                     err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(blk_submit(blk, &req), 0);
+    while (ret == 1) {
+        aio_poll(ctx, true);
+    }
+    ck_assert_int_eq(ret, 0);
+    ck_assert_int_gt(ctx->poll_avg_ns[AIO_WAIT_IO], 0);
+    ck_assert_int_eq(ctx->poll_avg_ns[AIO_WAIT_IDLE], 0);
+    blk_close(blk);
+    aio_context_free(ctx);
+}
+END_TEST
+
 Suite *uring_flags_suite(void)
 {
     Suite *s = suite_create("uring-flags");
@@ -598,6 +643,7 @@ Suite *uring_flags_suite(void)
     tcase_add_test(tc, test_poll_adjust_weighted);
     tcase_add_test(tc, test_poll_adjust_weighted_bimodal);
     tcase_add_test(tc, test_poll_state_by_wait_kind);
+    tcase_add_test(tc, test_poll_state_counts_block_requests);
     suite_add_tcase(s, tc);
     return s;
 }
