@@ -3,9 +3,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "aio/iothread.h"
+#include "util/clock.h"
 
 struct IOThread {
     char name[32];
@@ -102,7 +102,7 @@ int64_t iothread_cpu_ns(IOThread *iothread)
         clock_gettime(clock, &ts) != 0) {
         return -1;
     }
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
 AioContext *iothread_get_context(IOThread *iothread)

@@ -29,12 +29,7 @@ die() {
 
 mode=${MODE:-}
 if [[ -z $mode ]]; then
-    if why=$("$root/scripts/kvm-usable.sh"); then
-        mode=kvm
-    else
-        mode=nested
-        echo "demo: $why: running nested" >&2
-    fi
+    mode=$("$root/scripts/kvm-usable.sh" --mode demo)
 fi
 [[ $mode == kvm || $mode == nested ]] || die "MODE must be kvm or nested, not '$mode'"
 default_mib=16

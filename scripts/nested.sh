@@ -6,9 +6,9 @@
 #
 # The development and CI machines have no hardware-backed /dev/kvm (at most
 # kvm_pvm's, which cannot run a stock guest: scripts/kvm-usable.sh). QEMU's
-# `-cpu max`
-# emulates AMD SVM with nested paging, so Debian's kernel booted under TCG
-# can load kvm-amd and offer /dev/kvm; minivmm (static) runs there unchanged.
+# `-cpu max` emulates AMD SVM with nested paging, so Debian's kernel booted
+# under TCG can load kvm-amd and offer /dev/kvm; minivmm (static) runs there
+# unchanged.
 #
 #   --timeout S        kill QEMU after S seconds (default 600)
 #   --mem MB           L1 RAM (default 2048)

@@ -6,10 +6,10 @@
 #   NAME...   run only these tests (default: all, in file order)
 #   -v        print each test's whole serial output, not only its verdict
 #
-# With a usable /dev/kvm (scripts/kvm-usable.sh) each test runs on build/minivmm directly. Without,
-# L1 is booted ONCE through scripts/nested.sh with every test's images as
-# its virtio disks, and a payload script runs all tests in turn with the
-# static minivmm. Either way each image is made fresh (zeroed, or filled by
+# With a usable /dev/kvm (scripts/kvm-usable.sh) each test runs on
+# build/minivmm directly. Without, L1 is booted ONCE through
+# scripts/nested.sh with every test's images as its virtio disks, and a
+# payload script runs all tests in turn with the static minivmm. Either way each image is made fresh (zeroed, or filled by
 # `iotest --fill` for a :pattern disk) under build/firmware/img/, and each
 # test's serial output is kept in build/firmware/logs/NAME.log.
 #
@@ -22,8 +22,8 @@
 # no test in particular.
 #
 # Environment: MINIVMM, MINIVMM_STATIC, IOTEST, FW_DIR (default: the build
-# tree), FW_CFG (another config), FW_MODE=kvm|nested (default: kvm if
-# scripts/kvm-usable.sh passes, else nested), FW_L1_SLACK_S (seconds past a test's
+# tree), FW_CFG (another config), FW_MODE=kvm|nested (default: what
+# scripts/kvm-usable.sh --mode says), FW_L1_SLACK_S (seconds past a test's
 # timeout before L1 counts as hung; default 30). With NESTED_MONITOR set
 # (scripts/nested.sh), a hung L1's CPU registers are saved first.
 set -euo pipefail
@@ -105,12 +105,7 @@ done
 
 mode=${FW_MODE:-}
 if [[ -z $mode ]]; then
-    if why=$("$root/scripts/kvm-usable.sh"); then
-        mode=kvm
-    else
-        mode=nested
-        echo "run-firmware-tests: $why: running nested"
-    fi
+    mode=$("$root/scripts/kvm-usable.sh" --mode run-firmware-tests)
 fi
 case $mode in
 kvm) [[ -x $minivmm ]] || die "$minivmm not built (make)" ;;

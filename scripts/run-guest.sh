@@ -55,12 +55,7 @@ done
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "--timeout wants seconds, not '$timeout_s'"
 [[ $notify =~ ^(on|off)(,(on|off))*$ ]] || die "--notify wants on, off or a list like off,on, not '$notify'"
 if [[ $mode == auto ]]; then
-    if why=$("$root/scripts/kvm-usable.sh"); then
-        mode=kvm
-    else
-        mode=nested
-        echo "run-guest: $why: running nested" >&2
-    fi
+    mode=$("$root/scripts/kvm-usable.sh" --mode run-guest)
 fi
 [[ $mode == kvm || $mode == nested ]] || die "--mode wants auto, kvm or nested, not '$mode'"
 
