@@ -6,14 +6,10 @@
 #include <linux/virtio_pci.h>
 #include <linux/virtio_ring.h>
 
+#include "devices/pci-regs.h"
 #include "tests/qos/virtio.h"
 
-#define PCI_CAP_ID_VNDR        0x09
-#define PCI_CAP_ID_MSIX        0x11
-#define MSIX_CONTROL           2
-#define MSIX_TABLE             4
-#define MSIX_CONTROL_ENABLE    0x8000
-#define MSIX_ENTRY_SIZE        16
+/* The vector control word of an MSI-X table entry. */
 #define MSIX_ENTRY_VECTOR_CTRL 12
 
 /* ---- Finding the device -------------------------------------------------- */
@@ -64,7 +60,7 @@ bool qvirtio_pci_find(Qos *q, uint16_t type, int index, QVirtioDevice *d)
         bar_gpa(d, 0);
     }
     /* The first capability of each type wins, as the spec suggests. */
-    while ((cap = qpci_find_capability(&d->pci, PCI_CAP_ID_VNDR, cap))) {
+    while ((cap = qpci_find_capability(&d->pci, PCI_CAP_ID_VENDOR, cap))) {
         uint8_t cfg =
             qpci_config_read(&d->pci, cap + VIRTIO_PCI_CAP_CFG_TYPE, 1);
         uint8_t bar = qpci_config_read(&d->pci, cap + VIRTIO_PCI_CAP_BAR, 1);
@@ -97,10 +93,12 @@ bool qvirtio_pci_find(Qos *q, uint16_t type, int index, QVirtioDevice *d)
     }
     d->msix_cap = qpci_find_capability(&d->pci, PCI_CAP_ID_MSIX, 0);
     if (d->msix_cap) {
-        uint32_t table = qpci_config_read(&d->pci, d->msix_cap + MSIX_TABLE, 4);
+        uint32_t table =
+            qpci_config_read(&d->pci, d->msix_cap + PCI_MSIX_TABLE, 4);
 
         d->msix_entries =
-            (qpci_config_read(&d->pci, d->msix_cap + MSIX_CONTROL, 2) & 0x7ff) +
+            (qpci_config_read(&d->pci, d->msix_cap + PCI_MSIX_FLAGS, 2) &
+             PCI_MSIX_FLAGS_QSIZE) +
             1;
         d->msix_table = bar_gpa(d, table & 7) + (table & ~7u);
     }
@@ -215,7 +213,7 @@ void qvirtio_enable_msix(QVirtioDevice *d)
     }
     d->msix_landing = qos_alloc(q, 4ull * d->msix_entries, 64);
     for (uint16_t v = 0; v < d->msix_entries; v++) {
-        uint64_t e = d->msix_table + (uint64_t)v * MSIX_ENTRY_SIZE;
+        uint64_t e = d->msix_table + (uint64_t)v * PCI_MSIX_ENTRY_SIZE;
         uint64_t addr = qvirtio_msix_landing(d, v);
 
         qos_writel(q, d->msix_landing + 4ull * v, 0);
@@ -224,16 +222,16 @@ void qvirtio_enable_msix(QVirtioDevice *d)
         qos_writel(q, e + 8, QVIRTIO_MSI_DATA(v));
         qos_writel(q, e + MSIX_ENTRY_VECTOR_CTRL, 0);
     }
-    ctrl = qpci_config_read(&d->pci, d->msix_cap + MSIX_CONTROL, 2);
-    qpci_config_write(&d->pci, d->msix_cap + MSIX_CONTROL,
-                      ctrl | MSIX_CONTROL_ENABLE, 2);
+    ctrl = qpci_config_read(&d->pci, d->msix_cap + PCI_MSIX_FLAGS, 2);
+    qpci_config_write(&d->pci, d->msix_cap + PCI_MSIX_FLAGS,
+                      ctrl | PCI_MSIX_FLAGS_ENABLE, 2);
     d->msix = true;
 }
 
 void qvirtio_msix_mask(QVirtioDevice *d, uint16_t vector, bool masked)
 {
     qos_writel(d->pci.q,
-               d->msix_table + (uint64_t)vector * MSIX_ENTRY_SIZE +
+               d->msix_table + (uint64_t)vector * PCI_MSIX_ENTRY_SIZE +
                    MSIX_ENTRY_VECTOR_CTRL,
                masked);
 }

@@ -65,7 +65,7 @@ static bool find_caps(VirtioBlk *b)
 {
     uint8_t cap = 0;
 
-    while ((cap = pci_find_cap(b->devfn, PCI_CAP_ID_VNDR, cap))) {
+    while ((cap = pci_find_cap(b->devfn, PCI_CAP_ID_VENDOR, cap))) {
         uint8_t type = pci_read8(b->devfn, cap + VIRTIO_PCI_CAP_CFG_TYPE);
         uint8_t bar = pci_read8(b->devfn, cap + VIRTIO_PCI_CAP_BAR);
         uint32_t off = pci_read32(b->devfn, cap + VIRTIO_PCI_CAP_OFFSET);
