@@ -44,7 +44,7 @@ DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
              devices/virtqueue.c devices/virtio-pci.c \
              devices/virtio-pci-regs.c devices/virtio-blk.c
 VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c vmm/kvm.c vmm/kvm-vcpu.c \
-             vmm/machine-boot.c
+             vmm/machine-boot.c vmm/cpuid.c
 MAIN_SRCS := vmm/main.c
 
 FW_SRCS   := firmware/boot.c firmware/linux.c firmware/elf.c \
@@ -65,6 +65,7 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/test-virtio-blk.c tests/unit/test-virtio-blk-hostile.c \
              tests/unit/vblk-machine.c tests/unit/test-uring-flags.c \
              tests/unit/test-boot.c tests/unit/test-fdt.c \
+             tests/unit/test-cpuid.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests

@@ -12,5 +12,6 @@ Suite *virtio_blk_suite(void);
 Suite *uring_flags_suite(void);
 Suite *boot_suite(void);
 Suite *fdt_suite(void);
+Suite *cpuid_suite(void);
 
 #endif
