@@ -44,7 +44,7 @@ DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
              devices/virtqueue.c devices/virtio-pci.c \
              devices/virtio-pci-regs.c devices/virtio-blk.c
 VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c vmm/kvm.c vmm/kvm-vcpu.c \
-             vmm/machine-boot.c vmm/cpuid.c
+             vmm/machine-boot.c vmm/cpuid.c vmm/kvm-probe.c
 MAIN_SRCS := vmm/main.c
 
 FW_SRCS   := firmware/boot.c firmware/linux.c firmware/elf.c \

@@ -17,6 +17,7 @@
 #include "aio/main-loop.h"
 #include "util/compiler.h"
 #include "util/log.h"
+#include "vmm/cpuid.h"
 #include "vmm/kvm.h"
 
 #define CR0_PE   (1u << 0)
@@ -34,33 +35,126 @@
 
 /* ---- Setup ------------------------------------------------------------ */
 
-/* Each vCPU gets KVM's CPUID with its own APIC ID filled in. */
-static int set_cpuid(KvmVcpu *cpu)
+/* Each vCPU gets its own CPUID, built from KVM's (vmm/cpuid.c). */
+static int set_cpuid(KvmVcpu *cpu, int nvcpus)
 {
-    struct kvm_cpuid2 *c = cpu->vm->cpuid;
-    size_t size = sizeof(*c) + c->nent * sizeof(c->entries[0]);
-    struct kvm_cpuid2 *mine = malloc(size);
+    KvmVm *vm = cpu->vm;
+    int max = (int)vm->cpuid->nent + CPUID_EXTRA_ENTRIES;
+    struct kvm_cpuid2 *mine =
+        calloc(1, sizeof(*mine) + max * sizeof(mine->entries[0]));
+    CpuidConfig cfg = {.nvcpus = nvcpus,
+                       .index = cpu->index,
+                       .tsc_deadline = vm->tsc_deadline,
+                       .xsetbv_tracked = vm->xsetbv_tracked};
     int ret;
 
     if (!mine) {
         return -ENOMEM;
     }
-    memcpy(mine, c, size);
-    for (unsigned i = 0; i < mine->nent; i++) {
-        struct kvm_cpuid_entry2 *e = &mine->entries[i];
-
-        if (e->function == 1) {
-            e->ebx = (e->ebx & 0x00ffffff) | ((uint32_t)cpu->index << 24);
-            /* "Running on a hypervisor": without it Linux never looks for
-             * KVM's leaves, so no kvm-clock and a TSC it cannot calibrate. */
-            e->ecx |= 1u << 31;
-        } else if (e->function == 0xb || e->function == 0x1f) {
-            e->edx = cpu->index; /* x2APIC ID */
-        }
+    ret = cpuid_build(vm->cpuid->entries, (int)vm->cpuid->nent, &cfg,
+                      mine->entries, max);
+    if (ret >= 0) {
+        mine->nent = (unsigned)ret;
+        ret = ioctl(cpu->fd, KVM_SET_CPUID2, mine) < 0 ? -errno : 0;
     }
-    ret = ioctl(cpu->fd, KVM_SET_CPUID2, mine) < 0 ? -errno : 0;
     free(mine);
     return ret;
+}
+
+/* ---- MSRs at reset ------------------------------------------------------ */
+
+#define MSR_IA32_TSC            0x00000010
+#define MSR_IA32_SYSENTER_CS    0x00000174
+#define MSR_IA32_SYSENTER_ESP   0x00000175
+#define MSR_IA32_SYSENTER_EIP   0x00000176
+#define MSR_IA32_MISC_ENABLE    0x000001a0
+#define MSR_STAR                0xc0000081
+#define MSR_LSTAR               0xc0000082
+#define MSR_CSTAR               0xc0000083
+#define MSR_SYSCALL_MASK        0xc0000084
+#define MSR_KERNEL_GS_BASE      0xc0000102
+#define MISC_ENABLE_FAST_STRING (1ull << 0)
+
+/*
+ * What a guest finds in the MSRs at power-on, as firmware leaves them
+ * (kvmtool's kvm_cpu__setup_msrs() writes the same set): the SYSENTER and
+ * SYSCALL MSRs zero, so no stale entry point exists before the kernel sets
+ * its own; the TSC zero, which KVM also takes as "keep the vCPUs' TSCs in
+ * step"; and IA32_MISC_ENABLE with fast strings on (rep movs/stos by
+ * cache lines), which every BIOS enables. MISC_ENABLE is read first and
+ * only that bit added: KVM's reset value marks BTS and PEBS unavailable.
+ */
+static const uint32_t reset_msrs[] = {
+    MSR_IA32_SYSENTER_CS,
+    MSR_IA32_SYSENTER_ESP,
+    MSR_IA32_SYSENTER_EIP,
+    MSR_STAR,
+    MSR_CSTAR,
+    MSR_KERNEL_GS_BASE,
+    MSR_SYSCALL_MASK,
+    MSR_LSTAR,
+    MSR_IA32_TSC,
+    MSR_IA32_MISC_ENABLE,
+};
+
+static bool kvm_lists_msr(const struct kvm_msr_list *list, uint32_t index)
+{
+    for (unsigned i = 0; i < list->nmsrs; i++) {
+        if (list->indices[i] == index) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Only MSRs in KVM_GET_MSR_INDEX_LIST are written: those are the ones KVM
+ * implements for this host, and writing any other would fail. KVM_SET_MSRS
+ * stops at the first MSR it refuses and returns how many it set, so a short
+ * count names the culprit. @step says which step failed, for the error.
+ */
+static int set_msrs(KvmVcpu *cpu, char *step, size_t steplen)
+{
+    struct {
+        struct kvm_msrs header;
+        struct kvm_msr_entry entries[ARRAY_SIZE(reset_msrs)];
+    } msrs = {0};
+    struct {
+        struct kvm_msrs header;
+        struct kvm_msr_entry misc;
+    } get = {.header.nmsrs = 1, .misc.index = MSR_IA32_MISC_ENABLE};
+    unsigned n = 0;
+    int ret;
+
+    for (size_t i = 0; i < ARRAY_SIZE(reset_msrs); i++) {
+        uint32_t index = reset_msrs[i];
+
+        if (!kvm_lists_msr(cpu->vm->msrs, index)) {
+            continue;
+        }
+        msrs.entries[n] = (struct kvm_msr_entry){.index = index, .data = 0};
+        if (index == MSR_IA32_MISC_ENABLE) {
+            snprintf(step, steplen, "KVM_GET_MSRS of IA32_MISC_ENABLE");
+            ret = ioctl(cpu->fd, KVM_GET_MSRS, &get);
+            if (ret != 1) {
+                return ret < 0 ? -errno : -EIO;
+            }
+            msrs.entries[n].data = get.misc.data | MISC_ENABLE_FAST_STRING;
+        }
+        n++;
+    }
+    msrs.header.nmsrs = n;
+    snprintf(step, steplen, "KVM_SET_MSRS");
+    ret = ioctl(cpu->fd, KVM_SET_MSRS, &msrs);
+    if (ret < 0) {
+        return -errno;
+    }
+    if ((unsigned)ret < n) {
+        snprintf(step, steplen, "KVM_SET_MSRS of MSR 0x%x",
+                 msrs.entries[ret].index);
+        return -EINVAL;
+    }
+    return 0;
 }
 
 /* LINT0 as ExtINT (the PIC) and LINT1 as NMI, as a PC BIOS leaves them. */
@@ -130,6 +224,7 @@ int kvm_vcpus_create(KvmVm *vm, int n, const BootCpuState *boot, char *err,
     for (int i = 0; i < n; i++) {
         KvmVcpu *cpu = &vm->vcpus[i];
         const char *step = "KVM_CREATE_VCPU";
+        char msr_step[48];
         int ret;
 
         *cpu = (KvmVcpu){.vm = vm, .index = i, .fd = -1};
@@ -147,7 +242,11 @@ int kvm_vcpus_create(KvmVm *vm, int n, const BootCpuState *boot, char *err,
         if (ret == 0) {
             vm->nvcpus = i + 1; /* from here on, cleanup unmaps it */
             step = "KVM_SET_CPUID2";
-            ret = set_cpuid(cpu);
+            ret = set_cpuid(cpu, n);
+        }
+        if (ret == 0) {
+            step = msr_step;
+            ret = set_msrs(cpu, msr_step, sizeof(msr_step));
         }
         if (ret == 0) {
             step = "setting LINT0/LINT1";

@@ -21,7 +21,10 @@
 #define KVM_TSS_ADDR          0xfffbd000
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000
 #define KVM_FIRST_MSI_GSI     KVM_IOAPIC_PINS
-#define KVM_MAX_CPUID_ENTRIES 256
+/* KVM_GET_SUPPORTED_CPUID: the first guess, and the most we ever try. */
+#define CPUID_ENTRIES_FIRST 128
+#define CPUID_ENTRIES_MAX   4096
+#define CPUID_LEAF1_XSAVE   (1u << 26)
 
 static const struct {
     int cap;
@@ -35,6 +38,9 @@ static const struct {
     {KVM_CAP_PIT2, "PIT2 (in-kernel PIT)"},
     {KVM_CAP_SIGNAL_MSI, "SIGNAL_MSI"},
     {KVM_CAP_EXT_CPUID, "EXT_CPUID"},
+    {KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT (kvm_run.immediate_exit)"},
+    {KVM_CAP_SET_TSS_ADDR, "SET_TSS_ADDR"},
+    {KVM_CAP_SET_IDENTITY_MAP_ADDR, "SET_IDENTITY_MAP_ADDR"},
 };
 
 /*
@@ -81,6 +87,9 @@ static int check_kvm(KvmVm *vm, char *err, size_t errlen)
             return -ENOTSUP;
         }
     }
+    /* Optional: without it the guest gets no TSC-deadline bit. */
+    vm->tsc_deadline =
+        ioctl(vm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
     warn_if_software_kvm();
     return 0;
 }
@@ -169,17 +178,86 @@ fail:
     return -errno;
 }
 
+/*
+ * KVM's supported CPUID. The number of entries is not known in advance:
+ * KVM fails with E2BIG when the buffer is too small, so grow it and ask
+ * again, up to a bound.
+ */
 static int get_cpuid(KvmVm *vm, char *err, size_t errlen)
 {
-    vm->cpuid =
-        calloc(1, sizeof(*vm->cpuid) +
-                      KVM_MAX_CPUID_ENTRIES * sizeof(vm->cpuid->entries[0]));
-    if (!vm->cpuid) {
+    for (int n = CPUID_ENTRIES_FIRST; n <= CPUID_ENTRIES_MAX; n *= 2) {
+        vm->cpuid =
+            calloc(1, sizeof(*vm->cpuid) + n * sizeof(vm->cpuid->entries[0]));
+        if (!vm->cpuid) {
+            return -ENOMEM;
+        }
+        vm->cpuid->nent = n;
+        if (ioctl(vm->sys_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) == 0) {
+            return 0;
+        }
+        free(vm->cpuid);
+        vm->cpuid = NULL;
+        if (errno != E2BIG) {
+            break;
+        }
+    }
+    int ret = -errno;
+
+    snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s",
+             ret == -E2BIG ? "more than 4096 entries" : strerror(-ret));
+    return ret;
+}
+
+/*
+ * Whether KVM sees the guest's XSETBV (vmm/kvm-probe.c); only asked when
+ * KVM offers XSAVE at all. A probe that cannot run is not fatal: hardware
+ * always intercepts XSETBV, so assume it does.
+ */
+static void probe_xsetbv(KvmVm *vm)
+{
+    struct kvm_cpuid_entry2 *l1 = NULL;
+    int ret;
+
+    for (unsigned i = 0; i < vm->cpuid->nent; i++) {
+        if (vm->cpuid->entries[i].function == 1) {
+            l1 = &vm->cpuid->entries[i];
+        }
+    }
+    if (!l1 || !(l1->ecx & CPUID_LEAF1_XSAVE)) {
+        return;
+    }
+    ret = kvm_probe_xsetbv(vm->sys_fd, vm->cpuid);
+    if (ret < 0) {
+        log_warn("kvm: cannot tell whether KVM sees XSETBV (%s); offering "
+                 "XSAVE",
+                 strerror(-ret));
+    } else if (ret == 0) {
+        log_info("kvm: KVM does not see the guest's XSETBV (nested under "
+                 "QEMU TCG?): XSAVE is not offered to the guest");
+    }
+    vm->xsetbv_tracked = ret != 0;
+}
+
+/* The MSRs KVM saves and restores: the ones vCPU setup may write. */
+static int get_msr_list(KvmVm *vm, char *err, size_t errlen)
+{
+    struct kvm_msr_list probe = {.nmsrs = 0};
+
+    /* With nmsrs = 0, KVM fails with E2BIG and says how many there are. */
+    if (ioctl(vm->sys_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 &&
+        errno != E2BIG) {
+        snprintf(err, errlen, "KVM_GET_MSR_INDEX_LIST failed: %s",
+                 strerror(errno));
+        return -errno;
+    }
+    vm->msrs = calloc(1, sizeof(*vm->msrs) +
+                             probe.nmsrs * sizeof(vm->msrs->indices[0]));
+    if (!vm->msrs) {
         return -ENOMEM;
     }
-    vm->cpuid->nent = KVM_MAX_CPUID_ENTRIES;
-    if (ioctl(vm->sys_fd, KVM_GET_SUPPORTED_CPUID, vm->cpuid) < 0) {
-        snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s",
+    vm->msrs->nmsrs = probe.nmsrs;
+    if (ioctl(vm->sys_fd, KVM_GET_MSR_INDEX_LIST, vm->msrs) < 0) {
+        snprintf(err, errlen, "KVM_GET_MSR_INDEX_LIST failed: %s",
                  strerror(errno));
         return -errno;
     }
@@ -200,6 +278,10 @@ int kvm_vm_init(KvmVm *vm, char *err, size_t errlen)
     }
     if (ret == 0) {
         ret = get_cpuid(vm, err, errlen);
+    }
+    if (ret == 0) {
+        probe_xsetbv(vm);
+        ret = get_msr_list(vm, err, errlen);
     }
     if (ret == 0) {
         vm->run_size = ioctl(vm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -250,6 +332,8 @@ void kvm_vm_cleanup(KvmVm *vm)
     vm->nmsi = 0;
     free(vm->cpuid);
     vm->cpuid = NULL;
+    free(vm->msrs);
+    vm->msrs = NULL;
     if (vm->vm_fd >= 0) {
         close(vm->vm_fd);
     }

@@ -29,6 +29,7 @@
 
 struct kvm_run;
 struct kvm_cpuid2;
+struct kvm_msr_list;
 struct VirtioPciDevice;
 
 typedef struct KvmVm KvmVm;
@@ -61,8 +62,11 @@ typedef void KvmExitFn(void *opaque, int status);
 
 struct KvmVm {
     int sys_fd, vm_fd;
-    int run_size; /* of each vCPU's struct kvm_run mapping */
-    struct kvm_cpuid2 *cpuid;
+    int run_size;              /* of each vCPU's struct kvm_run mapping */
+    struct kvm_cpuid2 *cpuid;  /* KVM_GET_SUPPORTED_CPUID, for cpuid_build() */
+    bool tsc_deadline;         /* KVM_CAP_TSC_DEADLINE_TIMER */
+    bool xsetbv_tracked;       /* kvm_probe_xsetbv() */
+    struct kvm_msr_list *msrs; /* KVM_GET_MSR_INDEX_LIST */
     AddressSpace *as;
 
     KvmVcpu vcpus[KVM_MAX_VCPUS];
@@ -87,6 +91,13 @@ struct KvmVm {
  * line in @err saying what is missing.
  */
 int kvm_vm_init(KvmVm *vm, char *err, size_t errlen);
+
+/*
+ * Run a scratch VM that executes XSETBV and say whether KVM saw it: 1 yes,
+ * 0 no (nested under QEMU TCG), -errno when the probe could not run.
+ * @supported is KVM's CPUID list (vmm/kvm-probe.c).
+ */
+int kvm_probe_xsetbv(int sys_fd, const struct kvm_cpuid2 *supported);
 
 /* Give the guest @ram at address 0; exits are dispatched through @as. */
 int kvm_vm_map_ram(KvmVm *vm, GuestMemory *ram, AddressSpace *as, char *err,
