@@ -1,7 +1,8 @@
 /*
  * Tests of cpuid_build() (vmm/cpuid.c) on synthetic tables shaped like
  * what KVM_GET_SUPPORTED_CPUID returns on an Intel and an AMD host: the
- * topology every leaf reports for 1, 2, 4 and 64 vCPUs, the bits only a
+ * topology every leaf reports for 1, 2, 3, 4 and 64 vCPUs (3: not a power
+ * of two, so counts and APIC ID widths differ), the bits only a
  * VMM sets, the XSAVE rule, the CPU model, and which leaves are dropped.
  */
 #include <check.h>
@@ -40,7 +41,7 @@ static const struct kvm_cpuid_entry2 intel[] = {
     {.function = 1,
      .eax = 0x000906ea,
      .ebx = 0x10100800,
-     .ecx = 0x77fafbff & ~HYPERVISOR,
+     .ecx = 0x77fafbff & ~(HYPERVISOR | TSC_DEADLINE),
      .edx = 0xbfebfbff},
     {.function = 4, .index = 0, .flags = SIG, .eax = 0x1c004000 | CACHE(1, 1)},
     {.function = 4, .index = 1, .flags = SIG, .eax = 0x1c004000 | CACHE(2, 1)},
@@ -83,7 +84,7 @@ static const struct kvm_cpuid_entry2 intel[] = {
      .ecx = 0x100,
      .edx = 7},
     {.function = 0x40000000, .eax = 0x40000001},
-    {.function = 0x40000001, .eax = 0x01007efb},
+    {.function = 0x40000001, .eax = 0x0100fefb},
     {.function = 0x40000010, .eax = 2500000}, /* not KVM's: dropped */
     {.function = 0x80000000, .eax = 0x80000008},
     {.function = 0x80000001, .ecx = 0x121, .edx = 0x2c100800},
@@ -91,10 +92,11 @@ static const struct kvm_cpuid_entry2 intel[] = {
 };
 
 /* An AMD host (Zen 3): TOPOEXT with leaves 0x8000001D/E, host topology in
- * 0x80000008 ECX. No leaf 0xB: it is added. */
+ * 0x80000008 ECX. Its basic leaves end at 0xD and it has no leaf 0xB: ours
+ * is added. */
 static const struct kvm_cpuid_entry2 amd[] = {
     {.function = 0,
-     .eax = 0x10,
+     .eax = 0xd,
      .ebx = 0x68747541,
      .ecx = 0x444d4163,
      .edx = 0x69746e65},
@@ -118,7 +120,7 @@ static const struct kvm_cpuid_entry2 amd[] = {
     {.function = 0xd, .index = 2, .flags = SIG, .eax = 256, .ebx = 576},
     {.function = 0xd, .index = 9, .flags = SIG, .eax = 8, .ebx = 2688},
     {.function = 0x40000000, .eax = 0x40000001},
-    {.function = 0x40000001, .eax = 0x01007efb},
+    {.function = 0x40000001, .eax = 0x0100fefb},
     {.function = 0x80000000, .eax = 0x80000023},
     {.function = 0x80000001,
      .eax = 0x00a00f11,
@@ -182,7 +184,7 @@ static unsigned order(unsigned n)
     return s;
 }
 
-static const int vcpu_counts[] = {1, 2, 4, 64};
+static const int vcpu_counts[] = {1, 2, 3, 4, 64};
 
 /* What every vendor's leaves 1 and 0xB must say for N vCPUs, vCPU i. */
 static void check_common_topology(int n, int i)
@@ -193,7 +195,7 @@ static void check_common_topology(int n, int i)
     ck_assert_uint_eq(l1->ebx >> 24, (unsigned)i);
     ck_assert_uint_eq((l1->ebx >> 16) & 0xff, 1u << shift);
     ck_assert_uint_eq(!!(l1->edx & HTT), n > 1);
-    ck_assert_uint_eq(get(0, 0)->eax >= 0xb, 1);
+    ck_assert_uint_ge(get(0, 0)->eax, 0xb);
 
     /* 0xB: SMT level of one thread, core level of N, then the end. */
     ck_assert_uint_eq(get(0xb, 0)->eax & 0x1f, 0);
@@ -293,6 +295,19 @@ START_TEST(amd_topoext_needs_its_leaves)
 }
 END_TEST
 
+/* A host whose basic leaves end before 0xB: ours must still be reachable. */
+START_TEST(leaf_0xb_reachable)
+{
+    struct kvm_cpuid_entry2 t[ARRAY_SIZE(amd)];
+
+    memcpy(t, amd, sizeof(t));
+    t[0].eax = 7;
+    build(t, ARRAY_SIZE(t), &(CpuidConfig){.nvcpus = 2, .index = 1});
+    ck_assert_uint_eq(get(0, 0)->eax, 0xb);
+    ck_assert_uint_eq(get(0xb, 1)->edx, 1);
+}
+END_TEST
+
 START_TEST(tsc_deadline_only_with_the_cap)
 {
     BUILD(intel, .nvcpus = 1, .index = 0);
@@ -309,7 +324,7 @@ START_TEST(hypervisor_and_kvm_leaves)
     ck_assert_uint_eq(get(0x40000000, 0)->eax, 0x40000001);
     ck_assert_mem_eq(&get(0x40000000, 0)->ebx, "KVMKVMKVM\0\0\0", 12);
     /* KVM's features, less extended destination IDs. */
-    ck_assert_uint_eq(get(0x40000001, 0)->eax, 0x01007efb & ~BIT(15));
+    ck_assert_uint_eq(get(0x40000001, 0)->eax, 0x0100fefb & ~BIT(15));
 }
 END_TEST
 
@@ -476,6 +491,7 @@ Suite *cpuid_suite(void)
     tcase_add_test(tc, intel_topology);
     tcase_add_test(tc, amd_topology);
     tcase_add_test(tc, amd_topoext_needs_its_leaves);
+    tcase_add_test(tc, leaf_0xb_reachable);
     tcase_add_test(tc, tsc_deadline_only_with_the_cap);
     tcase_add_test(tc, hypervisor_and_kvm_leaves);
     tcase_add_test(tc, leaves_kept_and_dropped);
