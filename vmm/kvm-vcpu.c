@@ -108,10 +108,11 @@ static bool kvm_lists_msr(const struct kvm_msr_list *list, uint32_t index)
 }
 
 /*
- * Only MSRs in KVM_GET_MSR_INDEX_LIST are written: those are the ones KVM
- * implements for this host, and writing any other would fail. KVM_SET_MSRS
- * stops at the first MSR it refuses and returns how many it set, so a short
- * count names the culprit. @step says which step failed, for the error.
+ * Only MSRs in KVM_GET_MSR_INDEX_LIST are written: the list names the MSRs
+ * KVM keeps for a guest on this host, which differ by vendor and kernel.
+ * KVM_SET_MSRS stops at the first MSR it refuses and returns how many it
+ * set, so a short count names the culprit. @step says which step failed,
+ * for the error.
  */
 static int set_msrs(KvmVcpu *cpu, char *step, size_t steplen)
 {

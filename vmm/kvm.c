@@ -243,25 +243,29 @@ static int get_msr_list(KvmVm *vm, char *err, size_t errlen)
 {
     struct kvm_msr_list probe = {.nmsrs = 0};
 
+    int ret = 0;
+
     /* With nmsrs = 0, KVM fails with E2BIG and says how many there are. */
     if (ioctl(vm->sys_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 &&
         errno != E2BIG) {
+        ret = -errno;
+    }
+    if (ret == 0) {
+        vm->msrs = calloc(1, sizeof(*vm->msrs) +
+                                 probe.nmsrs * sizeof(vm->msrs->indices[0]));
+        if (!vm->msrs) {
+            return -ENOMEM;
+        }
+        vm->msrs->nmsrs = probe.nmsrs;
+        if (ioctl(vm->sys_fd, KVM_GET_MSR_INDEX_LIST, vm->msrs) < 0) {
+            ret = -errno;
+        }
+    }
+    if (ret < 0) {
         snprintf(err, errlen, "KVM_GET_MSR_INDEX_LIST failed: %s",
-                 strerror(errno));
-        return -errno;
+                 strerror(-ret));
     }
-    vm->msrs = calloc(1, sizeof(*vm->msrs) +
-                             probe.nmsrs * sizeof(vm->msrs->indices[0]));
-    if (!vm->msrs) {
-        return -ENOMEM;
-    }
-    vm->msrs->nmsrs = probe.nmsrs;
-    if (ioctl(vm->sys_fd, KVM_GET_MSR_INDEX_LIST, vm->msrs) < 0) {
-        snprintf(err, errlen, "KVM_GET_MSR_INDEX_LIST failed: %s",
-                 strerror(errno));
-        return -errno;
-    }
-    return 0;
+    return ret;
 }
 
 int kvm_vm_init(KvmVm *vm, char *err, size_t errlen)
