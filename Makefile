@@ -187,7 +187,7 @@ bench-uring: $(BENCH_URING)
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \
              linux-libc-dev clang-format fio qemu-system-x86 \
-             busybox-static cpio kmod
+             busybox-static cpio kmod acpica-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 deps:
