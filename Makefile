@@ -38,7 +38,7 @@ BLOCK_SRCS := block/block.c block/open.c block/bounce.c block/iov.c \
 DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
              devices/pci-msix.c \
              devices/serial.c devices/fw-cfg.c devices/exit-ports.c \
-             devices/rtc.c \
+             devices/rtc.c devices/acpi-pm.c \
              devices/ahci.c devices/ahci-regs.c devices/ahci-cmd.c \
              devices/ahci-fis.c devices/ata-identify.c \
              devices/virtqueue.c devices/virtio-pci.c \
@@ -48,7 +48,8 @@ VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c vmm/kvm.c vmm/kvm-vcpu.c \
 MAIN_SRCS := vmm/main.c
 
 FW_SRCS   := firmware/boot.c firmware/linux.c firmware/elf.c \
-             firmware/mptable.c firmware/pci-assign.c firmware/fdt.c
+             firmware/mptable.c firmware/pci-assign.c firmware/fdt.c \
+             firmware/acpi.c firmware/aml.c
 
 LIB_SRCS  := $(UTIL_SRCS) $(AIO_SRCS) $(BLOCK_SRCS) $(DEV_SRCS) $(VMM_SRCS) \
              $(FW_SRCS)
@@ -187,7 +188,7 @@ bench-uring: $(BENCH_URING)
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \
              linux-libc-dev clang-format fio qemu-system-x86 \
-             busybox-static cpio kmod
+             busybox-static cpio kmod acpica-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 deps:

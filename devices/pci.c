@@ -352,6 +352,67 @@ static const RegionOps pci_host_data_ops = {
     .write = pci_host_data_write,
 };
 
+/* ---- The host bridge: ECAM
+ * ----------------------------------------------------- */
+
+#define ECAM_BUS_SHIFT   20
+#define ECAM_DEVFN_SHIFT 12
+#define ECAM_REG_MASK    0xfff
+#define ECAM_MAX_BUSES   256
+
+/* The function an ECAM offset names, or NULL; a bus other than 0 is empty. */
+static PciDevice *pci_ecam_target(PciHost *host, uint64_t offset, unsigned size,
+                                  const char *what)
+{
+    if ((size != 1 && size != 2 && size != 4) || (offset & (size - 1))) {
+        /* ECAM accesses are naturally aligned and at most a dword. */
+        log_guest_error("pci: ECAM %s of %u bytes at offset 0x%llx: "
+                        "unaligned or too wide, ignored",
+                        what, size, (unsigned long long)offset);
+        return NULL;
+    }
+    if (offset >> ECAM_BUS_SHIFT != 0) {
+        return NULL;
+    }
+    return host->devices[(offset >> ECAM_DEVFN_SHIFT) & 0xff];
+}
+
+static uint64_t pci_ecam_read(void *opaque, uint64_t offset, unsigned size)
+{
+    PciDevice *dev = pci_ecam_target(opaque, offset, size, "read");
+    uint64_t ones = size >= 8 ? UINT64_MAX : (1ULL << (8 * size)) - 1;
+
+    if (!dev) {
+        return ones;
+    }
+    /* Beyond the 256 bytes of conventional space reads all-ones, too. */
+    return pci_config_read(dev, offset & ECAM_REG_MASK, size) & ones;
+}
+
+static void pci_ecam_write(void *opaque, uint64_t offset, uint64_t value,
+                           unsigned size)
+{
+    PciDevice *dev = pci_ecam_target(opaque, offset, size, "write");
+
+    if (dev) {
+        pci_config_write(dev, offset & ECAM_REG_MASK, value, size);
+    }
+}
+
+static const RegionOps pci_ecam_ops = {
+    .read = pci_ecam_read,
+    .write = pci_ecam_write,
+};
+
+int pci_host_map_ecam(PciHost *host, uint64_t base, unsigned nbuses)
+{
+    if (nbuses < 1 || nbuses > ECAM_MAX_BUSES) {
+        return -EINVAL;
+    }
+    return as_add(host->as, AS_MMIO, base, (uint64_t)nbuses << ECAM_BUS_SHIFT,
+                  &pci_ecam_ops, host, "pci-ecam");
+}
+
 void pci_host_init(PciHost *host, AddressSpace *as)
 {
     memset(host, 0, sizeof(*host));

@@ -1,6 +1,7 @@
 /*
- * PCI: a host bridge with configuration mechanism #1 (ports 0xCF8/0xCFC),
- * one bus, and the parts every PCI function shares: type-0 configuration
+ * PCI: a host bridge with configuration mechanism #1 (ports 0xCF8/0xCFC)
+ * and, when the board asks for it, ECAM (memory-mapped configuration), one
+ * bus, and the parts every PCI function shares: type-0 configuration
  * space, BARs that the guest sizes and places, a capability list, MSI, MSI-X
  * and INTx.
  *
@@ -70,6 +71,14 @@ struct PciHost {
 };
 
 void pci_host_init(PciHost *host, AddressSpace *as);
+/*
+ * ECAM (PCIe's enhanced configuration access mechanism, "MMCONFIG"): the
+ * configuration space of bus B, device D, function F at @base + (B << 20 |
+ * D << 15 | F << 12), 4 KiB each, for buses 0..@nbuses-1 (1..256). It
+ * reaches the same pci_config_read()/pci_config_write() as 0xCFC, in one
+ * access instead of two. Buses without devices (all but 0) read all-ones.
+ */
+int pci_host_map_ecam(PciHost *host, uint64_t base, unsigned nbuses);
 /* Plug @dev in at @devfn; -EBUSY if taken. */
 int pci_host_plug(PciHost *host, PciDevice *dev, uint8_t devfn);
 /* Unmap @dev's BARs and take it off the bus. */

@@ -13,11 +13,14 @@
  *            of the first 4 GiB with 2 MiB pages
  *   0x20000  kernel command line (up to 4 KiB)
  *   0x30000  flattened device tree (up to 64 KiB)
- *   0x9FC00  .. 0xA0000 EBDA, 0xF0000 .. 0xFFFFF BIOS area: MP table
+ *   0x9FC00  .. 0xA0000 EBDA
+ *   0xE0000  .. 0xEFFFF ACPI tables, RSDP first (firmware/acpi.h)
+ *   0xF0000  .. 0xFFFFF BIOS area: MP table
  *   0x100000 the kernel (protected-mode part of a bzImage) or an ELF image
  *
  * The e820 map reports RAM as [0, 0x9FC00) and [0x100000, ram_size), and
- * reserves [0x9FC00, 0x100000).
+ * reserves [0x9FC00, 0x100000). With ACPI, linux_e820_reserve() adds the
+ * ECAM window above RAM.
  */
 #ifndef MINIVMM_FIRMWARE_BOOT_H
 #define MINIVMM_FIRMWARE_BOOT_H
@@ -36,6 +39,8 @@
 #define BOOT_FDT_ADDR       0x30000
 #define BOOT_FDT_MAX        0x10000
 #define BOOT_EBDA_ADDR      0x9FC00
+#define BOOT_ACPI_ADDR      0xE0000
+#define BOOT_ACPI_MAX       0x10000
 #define BOOT_KERNEL_ADDR    0x100000
 #define BOOT_CODE_SEL       0x10
 #define BOOT_DATA_SEL       0x18
@@ -85,6 +90,13 @@ int boot_setup_cpu(GuestMemory *gm, BootCpuState *cpu);
 int linux_load(GuestMemory *gm, const char *kernel, const char *initrd,
                const char *cmdline, BootCpuState *cpu, char *err,
                size_t errlen);
+
+/*
+ * Add a reserved range (above RAM: the ECAM window) to the e820 map in the
+ * boot_params linux_load() wrote: Linux uses MMCONFIG only where firmware
+ * reserved it. Returns -ENOSPC if the map is full, -EINVAL if @addr is in RAM.
+ */
+int linux_e820_reserve(GuestMemory *gm, uint64_t addr, uint64_t size);
 
 /*
  * Load a static ELF64 executable (a bare-metal test) at its physical

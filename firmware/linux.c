@@ -43,6 +43,8 @@
 #define BP_EXT_CMD_LINE_PTR  0x0c8
 #define BP_E820_ENTRIES      0x1e8
 #define BP_E820_TABLE        0x2d0
+#define BP_E820_SLOTS        128 /* E820_MAX_ENTRIES_ZEROPAGE */
+#define E820_ENTRY_SIZE      20  /* packed: u64 addr, u64 size, u32 type */
 #define BP_SIZE              0x1000
 
 #define LOADED_HIGH   0x01
@@ -255,7 +257,7 @@ static void write_e820(uint8_t *bp, uint64_t ram_size)
 
     bp[BP_E820_ENTRIES] = n;
     for (int i = 0; i < n; i++) {
-        uint8_t *e = bp + BP_E820_TABLE + 20 * i; /* packed: u64, u64, u32 */
+        uint8_t *e = bp + BP_E820_TABLE + E820_ENTRY_SIZE * i;
 
         memcpy(e, &map[i].addr, 8);
         memcpy(e + 8, &map[i].size, 8);
@@ -312,5 +314,24 @@ int linux_load(GuestMemory *gm, const char *kernel, const char *initrd,
     }
     cpu->rip = BOOT_KERNEL_ADDR + ENTRY_64;
     cpu->rsi = BOOT_ZERO_PAGE_ADDR;
+    return 0;
+}
+
+int linux_e820_reserve(GuestMemory *gm, uint64_t addr, uint64_t size)
+{
+    uint8_t *bp = gm_ptr(gm, BOOT_ZERO_PAGE_ADDR, BP_SIZE);
+    uint32_t type = BOOT_E820_RESERVED;
+    uint8_t *e;
+
+    if (!bp || addr < gm->size || !size) {
+        return -EINVAL;
+    }
+    if (bp[BP_E820_ENTRIES] >= BP_E820_SLOTS) {
+        return -ENOSPC;
+    }
+    e = bp + BP_E820_TABLE + E820_ENTRY_SIZE * bp[BP_E820_ENTRIES]++;
+    memcpy(e, &addr, 8);
+    memcpy(e + 8, &size, 8);
+    memcpy(e + 16, &type, 4);
     return 0;
 }

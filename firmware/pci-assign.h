@@ -17,9 +17,18 @@
 #include "devices/pci.h"
 #include "firmware/boot.h"
 
-/* The PC's windows: MMIO from the top of RAM (3 GiB) to the IOAPIC. */
+/*
+ * The PC's windows: MMIO from the top of RAM (3 GiB) up to the ECAM window
+ * (configuration space as MMIO, 1 MiB per bus, for buses 0-255), which
+ * sits where many PC chipsets and QEMU's microvm put it. The ECAM is
+ * decoded and announced (ACPI MCFG) only with --acpi on; the window is
+ * the same either way. Above it, up to the IOAPIC, nothing is mapped.
+ */
 #define PCI_ASSIGN_MMIO_BASE 0xC0000000ULL
-#define PCI_ASSIGN_MMIO_SIZE (0xFEC00000ULL - PCI_ASSIGN_MMIO_BASE)
+#define PCI_ECAM_BASE        0xE0000000ULL
+#define PCI_ECAM_BUSES       256
+#define PCI_ECAM_SIZE        ((uint64_t)PCI_ECAM_BUSES << 20)
+#define PCI_ASSIGN_MMIO_SIZE (PCI_ECAM_BASE - PCI_ASSIGN_MMIO_BASE)
 #define PCI_ASSIGN_IO_BASE   0xC000u
 #define PCI_ASSIGN_IO_SIZE   0x4000u
 

@@ -9,6 +9,7 @@
 #include "devices/ahci.h"
 #include "devices/virtio-blk.h"
 #include "devices/virtio-pci.h"
+#include "firmware/pci-assign.h"
 #include "util/clock.h"
 #include "vmm/board.h"
 
@@ -209,6 +210,19 @@ int machine_create(Machine *m, const MachineConfig *cfg,
     atomic_store(&m->exit_status, -1);
     exit_ports_init(&m->exit_ports, &m->as, machine_request_exit, m);
     rtc_init(&m->rtc, &m->as);
+    if (cfg->acpi) {
+        /* What the ACPI tables (firmware/acpi.c) tell the guest is there. */
+        ret = acpi_pm_init(&m->acpi_pm, &m->as, machine_request_exit, m);
+        if (ret == 0) {
+            ret = pci_host_map_ecam(&m->pci, PCI_ECAM_BASE, PCI_ECAM_BUSES);
+        }
+        if (ret < 0) {
+            snprintf(err, errlen, "cannot map the ACPI registers and ECAM: %s",
+                     strerror(-ret));
+            machine_destroy(m);
+            return ret;
+        }
+    }
 
     /*
      * Q35's ICH9 LPC bridge, for its place only: Linux scans functions 1-7

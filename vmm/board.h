@@ -5,6 +5,7 @@
  *
  *   RAM at 0 ................................ --memory
  *   PCI host bridge (0xCF8/0xCFC) ........... 00:00.0
+ *     and its ECAM window (--acpi on) ....... 0xE0000000, buses 0-255
  *   virtio-blk disks ........................ 00:02.0, 00:03.0, ... in order
  *   ICH9 LPC bridge (no functions) ......... 00:1f.0
  *   AHCI (ICH9), SATA disks on ports 0..5 ... 00:1f.2
@@ -12,6 +13,7 @@
  *   fw_cfg (0x510/0x511)
  *   CMOS clock (0x70/0x71)
  *   test exit port (0xF4), i8042 reset (0x64)
+ *   ACPI sleep control/status, reset (0x600-0x602, --acpi on)
  */
 #ifndef MINIVMM_VMM_BOARD_H
 #define MINIVMM_VMM_BOARD_H
@@ -21,6 +23,7 @@
 
 #include "aio/iothread.h"
 #include "block/block.h"
+#include "devices/acpi-pm.h"
 #include "devices/address-space.h"
 #include "devices/exit-ports.h"
 #include "devices/fw-cfg.h"
@@ -51,6 +54,7 @@ typedef struct Machine {
     FwCfg fw_cfg;
     ExitPorts exit_ports;
     Rtc rtc;
+    AcpiPm acpi_pm;         /* --acpi on */
     atomic_int exit_status; /* -1 while running; set once by the guest */
     MsiSink msi;
     MachineIrqOps irq;

@@ -48,6 +48,8 @@ typedef struct MachineConfig {
     int64_t main_loop_timeout_ms;
     bool stats;
     char *dump_dtb;
+    bool acpi;       /* ACPI tables, ECAM and the power registers */
+    char *dump_acpi; /* a directory for each table as NAME.dat */
 } MachineConfig;
 
 /*

@@ -1,3 +1,4 @@
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -6,6 +7,7 @@
 
 #include <libfdt.h>
 
+#include "firmware/acpi.h"
 #include "firmware/fdt.h"
 #include "firmware/pci-assign.h"
 #include "vmm/machine-boot.h"
@@ -49,6 +51,61 @@ static int write_dtb(const char *path, const void *fdt, size_t size, char *err,
     return 0;
 }
 
+/* --dump-acpi: each table as DIR/name.dat, the names acpidump uses. */
+static int dump_acpi(const char *dir, GuestMemory *ram, const AcpiTable *t,
+                     int n, char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        char path[4096], name[5];
+
+        for (int c = 0; c < 5; c++) {
+            name[c] = (char)tolower((unsigned char)t[i].name[c]);
+        }
+        snprintf(path, sizeof(path), "%s/%s.dat", dir, name);
+        FILE *f = fopen(path, "wb");
+        const void *p = gm_ptr(ram, t[i].addr, t[i].len);
+
+        if (!f || fwrite(p, 1, t[i].len, f) != t[i].len || fclose(f) != 0) {
+            int ret = errno ? -errno : -EIO;
+
+            snprintf(err, errlen, "--dump-acpi: cannot write %s: %s", path,
+                     strerror(-ret));
+            return ret;
+        }
+    }
+    return 0;
+}
+
+/* The ACPI tables; Linux prefers them to the MP table when both exist. */
+static int build_acpi(Machine *m, const PciAssignConfig *pa, char *err,
+                      size_t errlen)
+{
+    AcpiConfig acpi = {.ncpus = m->cfg->cpus,
+                       .ioapic_id = m->cfg->cpus,
+                       .ioapic_addr = FDT_IOAPIC_ADDR,
+                       .ecam_base = PCI_ECAM_BASE,
+                       .ecam_last_bus = PCI_ECAM_BUSES - 1,
+                       .mmio_base = pa->mmio_base,
+                       .mmio_size = pa->mmio_size,
+                       .io_base = pa->io_base,
+                       .io_size = pa->io_size,
+                       .gsi_of = board_gsi_of,
+                       .opaque = m,
+                       .serial_port = SERIAL_COM1_PORT,
+                       .serial_irq = SERIAL_COM1_IRQ};
+    AcpiTable tables[ACPI_MAX_TABLES];
+    int n = acpi_build(&m->ram, &acpi, tables);
+
+    if (n < 0) {
+        snprintf(err, errlen, "cannot build the ACPI tables: %s", strerror(-n));
+        return n;
+    }
+    if (m->cfg->dump_acpi) {
+        return dump_acpi(m->cfg->dump_acpi, &m->ram, tables, n, err, errlen);
+    }
+    return 0;
+}
+
 int machine_prepare_boot(Machine *m, BootCpuState *cpu, char *err,
                          size_t errlen)
 {
@@ -86,6 +143,12 @@ int machine_prepare_boot(Machine *m, BootCpuState *cpu, char *err,
                  strerror(-ret));
         return ret;
     }
+    if (cfg->acpi) {
+        ret = build_acpi(m, &pa, err, errlen);
+        if (ret < 0) {
+            return ret;
+        }
+    }
 
     FdtMachineInfo info = {.ram_size = m->ram.size,
                            .ncpus = cfg->cpus,
@@ -117,6 +180,14 @@ int machine_prepare_boot(Machine *m, BootCpuState *cpu, char *err,
     if (file_is_elf(cfg->kernel)) {
         return elf_load(&m->ram, cfg->kernel, BOOT_FDT_ADDR, cpu, err, errlen);
     }
-    return linux_load(&m->ram, cfg->kernel, cfg->initrd, cfg->append, cpu, err,
-                      errlen);
+    ret = linux_load(&m->ram, cfg->kernel, cfg->initrd, cfg->append, cpu, err,
+                     errlen);
+    if (ret == 0 && cfg->acpi) {
+        ret = linux_e820_reserve(&m->ram, PCI_ECAM_BASE, PCI_ECAM_SIZE);
+        if (ret < 0) {
+            snprintf(err, errlen, "cannot reserve the ECAM window: %s",
+                     strerror(-ret));
+        }
+    }
+    return ret;
 }

@@ -103,7 +103,7 @@ static void machine_finish(Machine *m, const MachineConfig *cfg)
     machine_destroy(m);
 }
 
-/* --dump-dtb without a guest: build the machine, describe it, exit. */
+/* --dump-dtb or --dump-acpi without a guest: build, describe, exit. */
 static void no_irq(void *opaque, int gsi, int level)
 {
     (void)opaque, (void)gsi, (void)level;

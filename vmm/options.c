@@ -42,6 +42,14 @@ static void usage(FILE *out)
         "  --cpus N                   vCPUs, 1..64 (default 1)\n"
         "  --dump-dtb FILE            write the machine's device tree; with\n"
         "                             no --kernel, just write it and exit\n"
+        "  --acpi on|off              ACPI tables (hardware-reduced), ECAM\n"
+        "                             configuration space and the power-off\n"
+        "                             and reset registers (default on); off:\n"
+        "                             the MP table only, and a guest cannot\n"
+        "                             power off\n"
+        "  --dump-acpi DIR            write each ACPI table to DIR/NAME.dat\n"
+        "                             (for iasl -d); with no --kernel, just\n"
+        "                             write them and exit\n"
         "  --qtest unix:PATH[,server] connect to the client at PATH, or listen\n"
         "  --memory SIZE              guest RAM, e.g. 512M or 1G, at most 3G\n"
         "                             (default 256M; KVM needs 64M or more)\n"
@@ -267,6 +275,8 @@ enum {
     OPT_APPEND,
     OPT_CPUS,
     OPT_DUMP_DTB,
+    OPT_ACPI,
+    OPT_DUMP_ACPI,
 };
 
 int config_parse(MachineConfig *cfg, int argc, char **argv)
@@ -293,6 +303,8 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         {"append", required_argument, NULL, OPT_APPEND},
         {"cpus", required_argument, NULL, OPT_CPUS},
         {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
+        {"acpi", required_argument, NULL, OPT_ACPI},
+        {"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -311,6 +323,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
                           .weight = AIO_POLL_WEIGHT_DEFAULT},
         .iothread_uring_flags = AIO_IOTHREAD_URING_FLAGS_DEFAULT,
         .main_uring_flags = AIO_MAIN_URING_FLAGS_DEFAULT,
+        .acpi = true,
     };
     opterr = 0;
     optind = 1;
@@ -461,6 +474,17 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
                 return -EINVAL;
             }
             break;
+        case OPT_ACPI:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                return fail("--acpi expects on or off, not '%s'", optarg);
+            }
+            cfg->acpi = !strcmp(optarg, "on");
+            break;
+        case OPT_DUMP_ACPI:
+            if (set_string(&cfg->dump_acpi, optarg)) {
+                return -EINVAL;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 1;
@@ -478,7 +502,11 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         return fail("unexpected argument '%s' (try --help)", argv[optind]);
     }
     /* Cross-checks that need the whole command line. */
-    if (cfg->accel == ACCEL_KVM && !cfg->kernel && !cfg->dump_dtb) {
+    if (cfg->dump_acpi && !cfg->acpi) {
+        return fail("--dump-acpi needs --acpi on");
+    }
+    if (cfg->accel == ACCEL_KVM && !cfg->kernel && !cfg->dump_dtb &&
+        !cfg->dump_acpi) {
         return fail("nothing to run: give --kernel FILE (or --accel qtest)");
     }
     if (cfg->accel == ACCEL_KVM && cfg->ram_size < (64ULL << 20)) {
@@ -524,5 +552,6 @@ void config_free(MachineConfig *cfg)
     free(cfg->append);
     free(cfg->serial);
     free(cfg->dump_dtb);
+    free(cfg->dump_acpi);
     memset(cfg, 0, sizeof(*cfg));
 }

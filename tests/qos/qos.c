@@ -15,7 +15,9 @@ void qos_init(Qos *q, const QosOps *ops, void *opaque, uint64_t ram_size)
     q->ram_size = ram_size;
     q->alloc_start = QOS_ALLOC_START;
     q->alloc_next = QOS_ALLOC_START;
-    q->mmio_next = 0xe0000000;
+    /* The bottom of both machines' PCI hole; minivmm's ECAM is at 0xE0000000.
+     */
+    q->mmio_next = 0xc0000000;
     q->pio_next = 0xc000;
 }
 

@@ -494,7 +494,7 @@ START_TEST(test_fdt_machine)
     ck_assert_uint_eq(c[6], 0x4000);
     ck_assert_uint_eq(c[7], 0x02000000);
     ck_assert_uint_eq(c[9], 0xc0000000);
-    ck_assert_uint_eq(c[13], 0xfec00000 - 0xc0000000);
+    ck_assert_uint_eq(c[13], 0xe0000000 - 0xc0000000);
     fdt_for_each_subnode(child, dtb, node("/pci"))
     {
         n++;
