@@ -43,8 +43,8 @@ DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
              devices/ahci-fis.c devices/ata-identify.c \
              devices/virtqueue.c devices/virtio-pci.c \
              devices/virtio-pci-regs.c devices/virtio-blk.c
-VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c vmm/kvm.c vmm/kvm-vcpu.c \
-             vmm/machine-boot.c vmm/cpuid.c vmm/kvm-probe.c
+VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c vmm/console.c vmm/kvm.c \
+             vmm/kvm-vcpu.c vmm/machine-boot.c vmm/cpuid.c vmm/kvm-probe.c
 MAIN_SRCS := vmm/main.c
 
 FW_SRCS   := firmware/boot.c firmware/linux.c firmware/elf.c \
@@ -73,7 +73,7 @@ UNIT_BIN  := $(BUILD)/tests/unit-tests
 
 QTEST_SRCS := tests/qtest/main.c tests/qtest/libqtest.c \
               tests/qtest/test-protocol.c tests/qtest/test-cli.c \
-              tests/qtest/test-devices.c \
+              tests/qtest/test-console.c tests/qtest/test-devices.c \
               tests/qos/qos.c tests/qos/pci.c tests/qos/ahci.c \
               tests/qos/virtio.c tests/qos/virtio-blk.c
 QTEST_BIN  := $(BUILD)/tests/qtest-tests

@@ -1,4 +1,5 @@
 #include "devices/exit-ports.h"
+#include "util/exit-status.h"
 
 static uint64_t test_exit_read(void *opaque, uint64_t offset, unsigned size)
 {
@@ -11,9 +12,13 @@ static void test_exit_write(void *opaque, uint64_t offset, uint64_t value,
 {
     ExitPorts *e = opaque;
 
+    /*
+     * The whole value counts, not its low byte: a test that counts 256
+     * failures must not pass.
+     */
     (void)size;
     if (offset == 0) {
-        e->exit(e->opaque, (int)(value & 0xff));
+        e->exit(e->opaque, exit_status_from_test_port(value));
     }
 }
 
@@ -35,7 +40,7 @@ static void i8042_write(void *opaque, uint64_t offset, uint64_t value,
 
     (void)offset, (void)size;
     if ((value & 0xff) == I8042_CMD_RESET) {
-        e->exit(e->opaque, 0);
+        e->exit(e->opaque, EXIT_STATUS_OK);
     }
 }
 

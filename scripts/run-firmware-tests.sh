@@ -180,6 +180,20 @@ declare -A dev_of=()
 unfinished=() hung=0
 trap 'rm -rf "${stage_dirs[@]}"' EXIT
 
+# What minivmm's exit status RC says (minivmm --help; util/exit-status.h).
+# A test's main() returns 0 (all passed) or 1 and an exception 2 (FW_EXIT_CRASH)
+# through the test exit port, which minivmm reports as 0, 65 and 66.
+status_name() {
+    case $1 in
+    1) echo "minivmm failed" ;;
+    3) echo "the guest crashed: triple fault" ;;
+    4) echo "KVM could not run the guest" ;;
+    65) echo "the test reported failures" ;;
+    66) echo "the test crashed" ;;
+    *) echo "exit status $1" ;;
+    esac
+}
+
 # verdict NAME RC SECONDS: one line from the test's log.
 verdict() {
     local t=$1 rc=$2 secs=$3 log=$log_dir/$1.log why='' nfails
@@ -192,7 +206,8 @@ verdict() {
         return
     fi
     nfails=$(grep -c '^FAIL: ' "$log" || true)
-    if [[ $rc == 124 || $rc == 137 || $rc == 143 ]]; then
+    # 5: minivmm's own --timeout, should extra_params give one.
+    if [[ $rc == 5 || $rc == 124 || $rc == 137 || $rc == 143 ]]; then
         why="timed out after ${t_timeout[$t]} s"
         # The nested watchdog's report: where minivmm's threads were.
         if grep -q '^fwtest: .* still running' "$log"; then
@@ -207,9 +222,9 @@ verdict() {
         why=$(grep -m1 '^FAIL: ' "$log")
         [[ $nfails -gt 1 ]] && why+=" (and $((nfails - 1)) more)"
     elif ! grep -q '^SUMMARY: ' "$log"; then
-        why="exit status $rc, no SUMMARY: $(tail -n 1 "$log")"
+        why="$(status_name "$rc"), no SUMMARY: $(tail -n 1 "$log")"
     else
-        why="exit status $rc"
+        why=$(status_name "$rc")
     fi
     echo "FAIL $t ($why)"
     nfail=$((nfail + 1))

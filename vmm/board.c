@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include "devices/virtio-pci.h"
 #include "firmware/pci-assign.h"
 #include "util/clock.h"
+#include "util/exit-status.h"
 #include "vmm/board.h"
 
 #define PCI_SLOT_AHCI     0x1f
@@ -54,6 +56,8 @@ static void stdin_readable(void *opaque)
     if (room) {
         n = read(STDIN_FILENO, buf, room);
         if (n > 0) {
+            /* The escape keys only take bytes out: they still fit. */
+            n = console_input(&m->console, buf, n);
             serial_receive(&m->serial, buf, n);
         } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
             m->stdin_done = true; /* end of input: nothing more will come */
@@ -70,6 +74,16 @@ static void serial_rx_space(void *opaque)
     stdin_watch(m, !m->stdin_done);
 }
 
+/* Ctrl-A x: the user ends the run, as a Ctrl-C did before raw mode. */
+static void console_quit(void *opaque)
+{
+    static const char msg[] = "\r\nminivmm: terminating on Ctrl-A x\r\n";
+    ssize_t r = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+    (void)r;
+    machine_request_exit(opaque, EXIT_STATUS_SIGNAL_BASE + SIGINT);
+}
+
 static int setup_serial(Machine *m, char *err, size_t errlen)
 {
     const char *how = m->cfg->serial ? m->cfg->serial : "stdio";
@@ -78,6 +92,7 @@ static int setup_serial(Machine *m, char *err, size_t errlen)
     m->serial_file_fd = -1;
     if (!strcmp(how, "stdio")) {
         out_fd = STDOUT_FILENO;
+        console_open(&m->console, console_quit, m);
     } else if (!strncmp(how, "file:", 5)) {
         m->serial_file_fd =
             open(how + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -290,6 +305,7 @@ void machine_destroy(Machine *m)
         m->iothreads[i] = NULL;
     }
     stdin_watch(m, false);
+    console_close(&m->console);
     if (m->serial_file_fd >= 0) {
         close(m->serial_file_fd);
         m->serial_file_fd = -1;

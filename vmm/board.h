@@ -32,6 +32,7 @@
 #include "devices/rtc.h"
 #include "devices/serial.h"
 #include "vmm/config.h"
+#include "vmm/console.h"
 
 struct VirtioPciDevice;
 
@@ -64,6 +65,7 @@ typedef struct Machine {
     struct VirtioBlk *virtio[MAX_DISKS];
     int nvirtio;
     int serial_file_fd; /* --serial file:PATH, else -1 */
+    Console console;    /* --serial stdio on a tty: raw mode, Ctrl-A */
     bool stdin_watched; /* --serial stdio: guest input from stdin */
     bool stdin_done;    /* end of input or an error: stop watching */
     int64_t created_ns; /* clock_ns() when built, for --stats' wall time */

@@ -36,6 +36,8 @@ typedef struct MachineConfig {
     uint64_t ram_size;
     int cpus;
     char *kernel, *initrd, *append;
+    bool auto_console; /* add console=ttyS0 if --append names no console */
+    int timeout_s;     /* --timeout: 0 = none */
     DiskConfig disks[MAX_DISKS];
     int ndisks;
     int iothreads;

@@ -16,6 +16,7 @@
 
 #include "aio/main-loop.h"
 #include "util/compiler.h"
+#include "util/exit-status.h"
 #include "util/log.h"
 #include "vmm/cpuid.h"
 #include "vmm/kvm.h"
@@ -351,7 +352,7 @@ static void handle_mmio(KvmVcpu *cpu)
 
 /*
  * Handle one exit. Returns -1 to keep running, or the exit status the
- * machine should end with.
+ * machine should end with (util/exit-status.h).
  */
 static int handle_exit(KvmVcpu *cpu)
 {
@@ -366,18 +367,24 @@ static int handle_exit(KvmVcpu *cpu)
         return -1;
     case KVM_EXIT_HLT:
         /* With the in-kernel LAPIC, HLT only exits if the guest is done. */
-        return 0;
+        return EXIT_STATUS_OK;
     case KVM_EXIT_SHUTDOWN:
-        /* A triple fault: Linux's last-resort reboot. Reboot means exit. */
-        return 0;
+        /*
+         * A triple fault. Linux can reboot this way (reboot=t), but so
+         * ends a guest that crashed too badly to say so, and the two
+         * cannot be told apart: it counts as a crash. Guests end with
+         * poweroff (ACPI) or the i8042 reset.
+         */
+        dump_registers(cpu, "triple fault (the guest crashed)");
+        return EXIT_STATUS_GUEST_CRASH;
     case KVM_EXIT_SYSTEM_EVENT:
         switch (run->system_event.type) {
         case KVM_SYSTEM_EVENT_SHUTDOWN:
         case KVM_SYSTEM_EVENT_RESET:
-            return 0;
+            return EXIT_STATUS_OK;
         default:
             dump_registers(cpu, "unexpected system event");
-            return 1;
+            return EXIT_STATUS_KVM_ERROR;
         }
     case KVM_EXIT_INTERNAL_ERROR: {
         static const char *const suberrors[] = {
@@ -393,7 +400,7 @@ static int handle_exit(KvmVcpu *cpu)
                      ? suberrors[sub]
                      : "");
         dump_registers(cpu, why);
-        return 1;
+        return EXIT_STATUS_KVM_ERROR;
     }
     case KVM_EXIT_FAIL_ENTRY: {
         char why[96];
@@ -402,7 +409,7 @@ static int handle_exit(KvmVcpu *cpu)
             why, sizeof(why), "VM entry failed, hardware reason 0x%llx",
             (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         dump_registers(cpu, why);
-        return 1;
+        return EXIT_STATUS_KVM_ERROR;
     }
     case KVM_EXIT_INTR:
         return -1; /* a signal: the loop checks whether to stop */
@@ -412,7 +419,7 @@ static int handle_exit(KvmVcpu *cpu)
         snprintf(why, sizeof(why), "unhandled exit reason %u",
                  run->exit_reason);
         dump_registers(cpu, why);
-        return 1;
+        return EXIT_STATUS_KVM_ERROR;
     }
     }
 }
@@ -430,7 +437,7 @@ static void *vcpu_thread(void *opaque)
             }
             fprintf(stderr, "minivmm: vCPU %d: KVM_RUN failed: %s\n",
                     cpu->index, strerror(errno));
-            status = 1;
+            status = EXIT_STATUS_VMM_ERROR;
             break;
         }
         status = handle_exit(cpu);

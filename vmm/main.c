@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "aio/main-loop.h"
+#include "util/clock.h"
+#include "util/exit-status.h"
 #include "vmm/board.h"
 #include "vmm/config.h"
 #include "vmm/kvm.h"
@@ -61,8 +63,10 @@ static void flush_done(void *opaque, int ret)
     *(int *)opaque = ret;
 }
 
-static void flush_disks(Machine *m)
+static int flush_disks(Machine *m)
 {
+    int failed = 0;
+
     for (int i = 0; i < MAX_DISKS; i++) {
         BlockBackend *blk = m->blk[i];
         int ret = 1;
@@ -76,8 +80,10 @@ static void flush_disks(Machine *m)
         if (ret < 0) {
             fprintf(stderr, "minivmm: flushing %s failed: %s\n", blk_path(blk),
                     strerror(-ret));
+            failed = ret;
         }
     }
+    return failed;
 }
 
 /*
@@ -93,14 +99,50 @@ static void ensure_std_fds(void)
     }
 }
 
-/* The end of every run: make the guest's writes durable, report, tear down. */
-static void machine_finish(Machine *m, const MachineConfig *cfg)
+/*
+ * The end of every run: make the guest's writes durable, report, tear down.
+ * Returns the run's @status, or EXIT_STATUS_VMM_ERROR if a flush failed:
+ * whatever the guest said, what it wrote may be lost.
+ */
+static int machine_finish(Machine *m, const MachineConfig *cfg, int status)
 {
-    flush_disks(m);
+    if (flush_disks(m) < 0) {
+        status = EXIT_STATUS_VMM_ERROR;
+    }
     if (cfg->stats) {
         machine_print_stats(m, stderr);
     }
     machine_destroy(m);
+    return status;
+}
+
+/*
+ * --timeout: the guest (or the qtest client) has SECONDS from the start of
+ * the run to end it; then the run ends as any other, with status 5.
+ */
+static void timeout_expired(void *opaque)
+{
+    Machine *m = opaque;
+
+    machine_request_exit(m, EXIT_STATUS_TIMEOUT);
+    if (atomic_load(&m->exit_status) == EXIT_STATUS_TIMEOUT) {
+        fprintf(stderr,
+                "minivmm: the guest did not finish within %d s "
+                "(--timeout)\n",
+                m->cfg->timeout_s);
+    }
+}
+
+static AioTimer *timeout_arm(Machine *m)
+{
+    AioTimer *t;
+
+    if (!m->cfg->timeout_s) {
+        return NULL;
+    }
+    t = aio_timer_new(main_loop_context(), timeout_expired, m);
+    aio_timer_mod(t, clock_ns() + m->cfg->timeout_s * NS_PER_S);
+    return t;
 }
 
 /* --dump-dtb or --dump-acpi without a guest: build, describe, exit. */
@@ -128,9 +170,9 @@ static int run_dump_dtb(Machine *m, const MachineConfig *cfg)
     }
     if (ret < 0) {
         fprintf(stderr, "minivmm: %s\n", err);
-        return 1;
+        return EXIT_STATUS_VMM_ERROR;
     }
-    return 0;
+    return EXIT_STATUS_OK;
 }
 
 /* The qtest accelerator: a test client's accesses stand in for a guest. */
@@ -140,20 +182,23 @@ static int run_qtest(Machine *m, const MachineConfig *cfg)
     MachineIrqOps irq = {.set_level = qtest_server_set_irq,
                          .send_msi = qtest_server_send_msi,
                          .opaque = &qtest};
+    AioTimer *timeout = NULL;
     char err[512];
-    int ret;
+    int ret, status;
 
     ret = machine_create(m, cfg, &irq, err, sizeof(err));
     if (ret < 0) {
         fprintf(stderr, "minivmm: %s\n", err);
-        return 1;
+        return EXIT_STATUS_VMM_ERROR;
     }
     ret = qtest_server_open(&qtest, cfg->qtest_spec, &m->as, err, sizeof(err));
     if (ret == 0) {
         ret = qtest_server_start(&qtest, qtest_eof, NULL);
     }
     if (ret == 0) {
+        timeout = timeout_arm(m);
         main_loop_run();
+        aio_timer_free(timeout);
         /* The qtest thread may be waiting for the lock: let it finish. */
         bql_unlock();
         qtest_server_stop(&qtest);
@@ -161,12 +206,9 @@ static int run_qtest(Machine *m, const MachineConfig *cfg)
     } else {
         fprintf(stderr, "minivmm: %s\n", err);
     }
-    machine_finish(m, cfg);
-    if (ret < 0) {
-        return 1;
-    }
-    /* A write to the test exit port ends a qtest run too. */
-    return atomic_load(&m->exit_status) > 0 ? atomic_load(&m->exit_status) : 0;
+    /* A hang-up leaves no status; the test exit port or --timeout do. */
+    status = ret < 0 ? EXIT_STATUS_VMM_ERROR : atomic_load(&m->exit_status);
+    return machine_finish(m, cfg, status >= 0 ? status : EXIT_STATUS_OK);
 }
 
 /* KVM: boot the guest and run until it ends or a signal stops us. */
@@ -178,6 +220,7 @@ static int run_kvm(Machine *m, const MachineConfig *cfg)
                          .send_msi = kvm_send_msi,
                          .virtio_notify = kvm_virtio_notify_hook,
                          .opaque = &vm};
+    AioTimer *timeout = NULL;
     char err[512];
     int ret, status;
 
@@ -187,19 +230,19 @@ static int run_kvm(Machine *m, const MachineConfig *cfg)
         if (files[i] && access(files[i], R_OK) < 0) {
             fprintf(stderr, "minivmm: cannot read %s: %s\n", files[i],
                     strerror(errno));
-            return 1;
+            return EXIT_STATUS_VMM_ERROR;
         }
     }
     ret = kvm_vm_init(&vm, err, sizeof(err));
     if (ret < 0) {
         fprintf(stderr, "minivmm: %s\n", err);
-        return 1;
+        return EXIT_STATUS_VMM_ERROR;
     }
     ret = machine_create(m, cfg, &irq, err, sizeof(err));
     if (ret < 0) {
         fprintf(stderr, "minivmm: %s\n", err);
         kvm_vm_cleanup(&vm);
-        return 1;
+        return EXIT_STATUS_VMM_ERROR;
     }
     ret = kvm_vm_map_ram(&vm, &m->ram, &m->as, err, sizeof(err));
     if (ret == 0) {
@@ -216,7 +259,9 @@ static int run_kvm(Machine *m, const MachineConfig *cfg)
         }
     }
     if (ret == 0) {
+        timeout = timeout_arm(m);
         main_loop_run();
+        aio_timer_free(timeout);
     } else {
         fprintf(stderr, "minivmm: %s\n", err);
     }
@@ -225,13 +270,11 @@ static int run_kvm(Machine *m, const MachineConfig *cfg)
     kvm_vcpus_stop(&vm);
     bql_lock();
 
-    machine_finish(m, cfg);
+    /* No status: a signal ended the run (main() says which). */
+    status = ret < 0 ? EXIT_STATUS_VMM_ERROR : atomic_load(&m->exit_status);
+    status = machine_finish(m, cfg, status >= 0 ? status : EXIT_STATUS_OK);
     kvm_vm_cleanup(&vm);
-    if (ret < 0) {
-        return 1;
-    }
-    status = atomic_load(&m->exit_status);
-    return status >= 0 ? status : 0; /* a signal ended the run */
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -247,7 +290,7 @@ int main(int argc, char **argv)
     ret = config_parse(&cfg, argc, argv);
     if (ret != 0) {
         config_free(&cfg);
-        return ret > 0 ? 0 : 2;
+        return ret > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
     }
     signals_block(&set);
     aio_set_notify_on_sqe(cfg.notify_on_sqe);
@@ -259,7 +302,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "minivmm: cannot set up the main loop: %s\n",
                 strerror(-ret));
         config_free(&cfg);
-        return 1;
+        return EXIT_STATUS_VMM_ERROR;
     }
     sig.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     aio_set_fd_handler(main_loop_context(), sig.fd, signal_readable, NULL, NULL,
@@ -272,10 +315,10 @@ int main(int argc, char **argv)
     } else {
         ret = run_kvm(&machine, &cfg);
     }
-    if (sig.signo && cfg.accel == ACCEL_KVM) {
+    if (sig.signo && cfg.accel == ACCEL_KVM && ret == EXIT_STATUS_OK) {
         /* The guest did not finish: say so, as a shell would. */
         fprintf(stderr, "minivmm: terminating on signal %d\n", sig.signo);
-        ret = 128 + sig.signo;
+        ret = EXIT_STATUS_SIGNAL_BASE + sig.signo;
     }
 
     aio_set_fd_handler(main_loop_context(), sig.fd, NULL, NULL, NULL, NULL,

@@ -10,9 +10,17 @@
 #include <string.h>
 
 #include "aio/main-loop.h"
+#include "devices/ata.h"
+#include "devices/virtio-blk.h"
 #include "vmm/config.h"
 
 #define MINIVMM_VERSION "0.2"
+
+/* Guest RAM sits below the PCI window, which starts at 3 GiB. */
+#define MIN_RAM_SIZE (16ULL << 20)
+#define MAX_RAM_SIZE (3ULL << 30)
+/* --timeout: a week is longer than any test or benchmark run. */
+#define MAX_TIMEOUT_S (7 * 24 * 3600)
 
 static void usage(FILE *out)
 {
@@ -38,7 +46,14 @@ static void usage(FILE *out)
         "                             (entered in 64-bit mode, rdi = the\n"
         "                             device tree's address)\n"
         "  --initrd FILE              the initial ramdisk for Linux\n"
-        "  --append CMDLINE           the kernel command line\n"
+        "  --append CMDLINE           the kernel command line; console=ttyS0\n"
+        "                             is added if it names no console=\n"
+        "                             (and --serial is not none)\n"
+        "  --auto-console on|off      off: do not add console=ttyS0\n"
+        "                             (default on)\n"
+        "  --timeout SECONDS          end the run with status 5 if the\n"
+        "                             guest (or qtest client) has not ended\n"
+        "                             it by then, 1..%d (default: none)\n"
         "  --cpus N                   vCPUs, 1..64 (default 1)\n"
         "  --dump-dtb FILE            write the machine's device tree; with\n"
         "                             no --kernel, just write it and exit\n"
@@ -51,14 +66,17 @@ static void usage(FILE *out)
         "                             (for iasl -d); with no --kernel, just\n"
         "                             write them and exit\n"
         "  --qtest unix:PATH[,server] connect to the client at PATH, or listen\n"
-        "  --memory SIZE              guest RAM, e.g. 512M or 1G, at most 3G\n"
-        "                             (default 256M; KVM needs 64M or more)\n"
+        "  --memory SIZE              guest RAM, e.g. 512M or 1G (a bare\n"
+        "                             number is MiB), 16M to 3G (default\n"
+        "                             256M; KVM needs 64M or more)\n"
         "  --disk sata:PATH[,opts]    an AHCI disk on the next free port (0-5);\n"
-        "                             opts: serial=S, model=M, fwrev=F, and\n"
-        "                             block opts\n"
+        "                             opts: serial=S (at most 20 characters),\n"
+        "                             model=M (40), fwrev=F (8), and block\n"
+        "                             opts; each option at most once\n"
         "  --disk virtio:PATH[,opts]  a virtio-blk disk; opts: iothread=N\n"
         "                             (default: the main loop), queues=N\n"
-        "                             (default 1), serial=S, and block opts\n"
+        "                             (default 1), serial=S (at most 20\n"
+        "                             bytes), and block opts\n"
         "                             block opts: aio=io_uring|threads,\n"
         "                             cache=none|writeback, readonly=on|off\n"
         "                             PATH may be null://SIZE (reads zeros,\n"
@@ -66,7 +84,10 @@ static void usage(FILE *out)
         "  --serial stdio|file:PATH|none\n"
         "                             the UART (COM1): output to stdout\n"
         "                             (default) or a file, input from stdin;\n"
-        "                             none: no console at all\n"
+        "                             none: no console at all. stdio on a\n"
+        "                             terminal is raw: keys (Ctrl-C too) go\n"
+        "                             to the guest; Ctrl-A x quits, Ctrl-A h\n"
+        "                             helps, Ctrl-A Ctrl-A sends Ctrl-A\n"
         "\n"
         "IOThreads:\n"
         "  --iothreads N              start N IOThreads (default 0)\n"
@@ -103,9 +124,16 @@ static void usage(FILE *out)
         "  --stats                    print event-loop (CPU time, flags, polling)\n"
         "                             and block statistics at exit\n"
         "  -h, --help                 this text\n"
-        "  -V, --version              version\n",
-        AIO_POLL_MAX_NS_DEFAULT, AIO_POLL_WEIGHT_DEFAULT, default_flags,
-        MAIN_LOOP_TIMEOUT_MS_DEFAULT, main_flags);
+        "  -V, --version              version\n"
+        "\n"
+        "Exit status: 0 the guest powered off or rebooted (or wrote 0 to\n"
+        "port 0xf4); 1 minivmm failed (setup, KVM_RUN, a disk flush); 2 a\n"
+        "command-line error; 3 the guest crashed (triple fault); 4 KVM\n"
+        "could not run the guest; 5 --timeout expired; 65..127 the guest\n"
+        "wrote V = 1..63 to port 0xf4 (64 + V; 127 for V >= 64); 128+N\n"
+        "signal N (Ctrl-A x: 130).\n",
+        MAX_TIMEOUT_S, AIO_POLL_MAX_NS_DEFAULT, AIO_POLL_WEIGHT_DEFAULT,
+        default_flags, MAIN_LOOP_TIMEOUT_MS_DEFAULT, main_flags);
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -153,35 +181,65 @@ static int parse_long(const char *opt, const char *arg, long long min,
     return 0;
 }
 
-static int parse_size(const char *opt, const char *arg, uint64_t *out)
+/* "16M", "3G", "4096K": @bytes in the largest unit that divides it. */
+static const char *size_name(uint64_t bytes, char *buf, size_t len)
+{
+    static const char units[] = "\0KMG";
+    int u = 0;
+
+    while (u < 3 && bytes && !(bytes & 1023)) {
+        bytes >>= 10;
+        u++;
+    }
+    snprintf(buf, len, "%llu%.1s", (unsigned long long)bytes, &units[u]);
+    return buf;
+}
+
+/*
+ * A size with a K, M or G suffix; a bare number counts in MiB, as for
+ * `qemu -m` and `lkvm run -m`. Anything outside [@min, @max], including a
+ * number too big to hold in bytes, is refused with the range.
+ */
+static int parse_size_mib(const char *opt, const char *arg, uint64_t min,
+                          uint64_t max, uint64_t *out)
 {
     unsigned long long v;
+    unsigned shift = 20;
+    char lo[24], hi[24];
     char *end;
 
     errno = 0;
     v = strtoull(arg, &end, 10);
-    if (errno || end == arg || arg[0] == '-') {
+    if (end == arg || arg[0] < '0' || arg[0] > '9') {
         return fail("%s expects a size such as 256M or 1G, not '%s'", opt, arg);
     }
     switch (*end) {
     case 'G':
     case 'g':
-        v <<= 10;
-        /* fall through */
+        shift = 30;
+        end++;
+        break;
     case 'M':
     case 'm':
-        v <<= 10;
-        /* fall through */
+        end++;
+        break;
     case 'K':
     case 'k':
-        v <<= 10;
+        shift = 10;
         end++;
         break;
     }
-    if (*end || v == 0) {
+    if (*end) {
         return fail("%s expects a size such as 256M or 1G, not '%s'", opt, arg);
     }
-    *out = v;
+    if (errno == ERANGE || v > (UINT64_MAX >> shift) || (v << shift) < min ||
+        (v << shift) > max) {
+        return fail("%s must be from %s to %s (a bare number is MiB), not "
+                    "'%s'",
+                    opt, size_name(min, lo, sizeof(lo)),
+                    size_name(max, hi, sizeof(hi)), arg);
+    }
+    *out = v << shift;
     return 0;
 }
 
@@ -201,11 +259,59 @@ static void opts_append(char **list, const char *kv)
     *list = s;
 }
 
+/* The sub-options of --disk; each may be given once. */
+enum DiskKey {
+    DISK_KEY_SERIAL,
+    DISK_KEY_MODEL,
+    DISK_KEY_FWREV,
+    DISK_KEY_IOTHREAD,
+    DISK_KEY_QUEUES,
+    DISK_KEY_AIO,
+    DISK_KEY_CACHE,
+    DISK_KEY_READONLY,
+    DISK_KEY_COUNT,
+};
+
+static const struct {
+    const char *name;
+    bool sata, virtio; /* which disks take it */
+} disk_keys[DISK_KEY_COUNT] = {
+    [DISK_KEY_SERIAL] = {"serial", true, true},
+    [DISK_KEY_MODEL] = {"model", true, false},
+    [DISK_KEY_FWREV] = {"fwrev", true, false},
+    [DISK_KEY_IOTHREAD] = {"iothread", false, true},
+    [DISK_KEY_QUEUES] = {"queues", false, true},
+    [DISK_KEY_AIO] = {"aio", true, true},
+    [DISK_KEY_CACHE] = {"cache", true, true},
+    [DISK_KEY_READONLY] = {"readonly", true, true},
+};
+
+/*
+ * An identity string for the device: at most @max characters, and for ATA
+ * printable ASCII (IDENTIFY pads with spaces; devices/ata-identify.c).
+ */
+static int disk_string(const char *key, const char *val, size_t max, bool ascii,
+                       char **out)
+{
+    if (strlen(val) > max) {
+        return fail("--disk %s= is at most %zu characters, not %zu ('%s')", key,
+                    max, strlen(val), val);
+    }
+    for (const char *c = val; ascii && *c; c++) {
+        if (*c < 0x20 || *c > 0x7e) {
+            return fail("--disk %s= must be printable ASCII", key);
+        }
+    }
+    *out = strdup(val);
+    return *out ? 0 : fail("out of memory");
+}
+
 /* "sata:PATH,k=v,..." or "virtio:PATH,k=v,...". */
 static int parse_disk(const char *arg, DiskConfig *d)
 {
     const char *colon = strchr(arg, ':');
     char *copy, *save = NULL, *item;
+    bool seen[DISK_KEY_COUNT] = {false};
     long long n;
     int ret = 0;
 
@@ -227,32 +333,97 @@ static int parse_disk(const char *arg, DiskConfig *d)
     while (!ret && (item = strtok_r(NULL, ",", &save))) {
         char *eq = strchr(item, '=');
         const char *val = eq ? eq + 1 : "";
+        bool sata = d->kind == DISK_SATA;
+        int key;
 
         if (!eq) {
             ret = fail("--disk: '%s' is not key=value (in %s)", item, arg);
-        } else if (!strncmp(item, "serial=", 7)) {
-            d->serial = strdup(val);
-        } else if (d->kind == DISK_SATA && !strncmp(item, "model=", 6)) {
-            d->model = strdup(val);
-        } else if (d->kind == DISK_SATA && !strncmp(item, "fwrev=", 6)) {
-            d->fwrev = strdup(val);
-        } else if (d->kind == DISK_VIRTIO && !strncmp(item, "iothread=", 9)) {
+            break;
+        }
+        *eq = '\0';
+        for (key = 0; key < DISK_KEY_COUNT; key++) {
+            if (!strcmp(item, disk_keys[key].name) &&
+                (sata ? disk_keys[key].sata : disk_keys[key].virtio)) {
+                break;
+            }
+        }
+        if (key == DISK_KEY_COUNT) {
+            ret = fail("--disk: unknown option '%s' for a %s disk", item,
+                       sata ? "sata" : "virtio");
+            break;
+        }
+        if (seen[key]) {
+            ret = fail("--disk: %s= given twice (in %s)", item, arg);
+            break;
+        }
+        seen[key] = true;
+        switch (key) {
+        case DISK_KEY_SERIAL:
+            /* ATA's IDENTIFY and virtio's GET_ID both hold 20 bytes. */
+            ret = disk_string(item, val,
+                              sata ? ATA_SERIAL_LEN : VIRTIO_BLK_SERIAL_BYTES,
+                              sata, &d->serial);
+            break;
+        case DISK_KEY_MODEL:
+            ret = disk_string(item, val, ATA_MODEL_LEN, true, &d->model);
+            break;
+        case DISK_KEY_FWREV:
+            ret = disk_string(item, val, ATA_FWREV_LEN, true, &d->fwrev);
+            break;
+        case DISK_KEY_IOTHREAD:
             ret = parse_long("--disk iothread=", val, 0, MAX_IOTHREADS - 1, &n);
             d->iothread = n;
-        } else if (d->kind == DISK_VIRTIO && !strncmp(item, "queues=", 7)) {
+            break;
+        case DISK_KEY_QUEUES:
             ret = parse_long("--disk queues=", val, 1, MAX_VIRTIO_QUEUES, &n);
             d->queues = n;
-        } else if (!strncmp(item, "aio=", 4) || !strncmp(item, "cache=", 6) ||
-                   !strncmp(item, "readonly=", 9)) {
-            opts_append(&d->block_opts, item); /* checked by block/ */
-        } else {
-            *eq = '\0';
-            ret = fail("--disk: unknown option '%s' for a %s disk", item,
-                       d->kind == DISK_SATA ? "sata" : "virtio");
+            break;
+        default:
+            *eq = '=';
+            opts_append(&d->block_opts, item); /* values checked by block/ */
+            break;
         }
     }
     free(copy);
     return ret;
+}
+
+/* Does the kernel command line @cmdline say console=... already? */
+static bool cmdline_names_console(const char *cmdline)
+{
+    for (const char *p = cmdline; p && (p = strstr(p, "console=")); p++) {
+        /* A word of its own, not the end of netconsole= */
+        if (p == cmdline || p[-1] == ' ') {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Linux writes its console to ttyS0 only when told; minivmm's UART is
+ * ttyS0, so tell it unless the user chose (--auto-console off, a console=
+ * of their own, or --serial none).
+ */
+static int add_console(MachineConfig *cfg)
+{
+    static const char word[] = "console=ttyS0";
+    size_t len = cfg->append ? strlen(cfg->append) : 0;
+    char *s;
+
+    if (!cfg->auto_console || cmdline_names_console(cfg->append) ||
+        (cfg->serial && !strcmp(cfg->serial, "none"))) {
+        return 0;
+    }
+    s = malloc(len + sizeof(word) + 1);
+    if (!s) {
+        return fail("out of memory");
+    }
+    snprintf(s, len + sizeof(word) + 1, "%s%s%s", len ? cfg->append : "",
+             len ? " " : "", word);
+    free(cfg->append);
+    cfg->append = s;
+    return 0;
 }
 
 enum {
@@ -273,6 +444,8 @@ enum {
     OPT_KERNEL,
     OPT_INITRD,
     OPT_APPEND,
+    OPT_AUTO_CONSOLE,
+    OPT_TIMEOUT,
     OPT_CPUS,
     OPT_DUMP_DTB,
     OPT_ACPI,
@@ -301,6 +474,8 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         {"kernel", required_argument, NULL, OPT_KERNEL},
         {"initrd", required_argument, NULL, OPT_INITRD},
         {"append", required_argument, NULL, OPT_APPEND},
+        {"auto-console", required_argument, NULL, OPT_AUTO_CONSOLE},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"cpus", required_argument, NULL, OPT_CPUS},
         {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
         {"acpi", required_argument, NULL, OPT_ACPI},
@@ -319,6 +494,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         .fdmon = AIO_FDMON_AUTO,
         .notify_on_sqe = true,
         .main_loop_timeout_ms = MAIN_LOOP_TIMEOUT_MS_DEFAULT,
+        .auto_console = true,
         .iothread_poll = {.max_ns = AIO_POLL_MAX_NS_DEFAULT,
                           .weight = AIO_POLL_WEIGHT_DEFAULT},
         .iothread_uring_flags = AIO_IOTHREAD_URING_FLAGS_DEFAULT,
@@ -348,12 +524,9 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
             }
             break;
         case OPT_MEMORY:
-            if (parse_size("--memory", optarg, &cfg->ram_size)) {
+            if (parse_size_mib("--memory", optarg, MIN_RAM_SIZE, MAX_RAM_SIZE,
+                               &cfg->ram_size)) {
                 return -EINVAL;
-            }
-            if (cfg->ram_size < (16ULL << 20) || cfg->ram_size > (3ULL << 30)) {
-                return fail("--memory must be from 16M to 3G, not '%s'",
-                            optarg);
             }
             break;
         case OPT_DISK:
@@ -463,6 +636,19 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
                 return -EINVAL;
             }
             break;
+        case OPT_AUTO_CONSOLE:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                return fail("--auto-console expects on or off, not '%s'",
+                            optarg);
+            }
+            cfg->auto_console = !strcmp(optarg, "on");
+            break;
+        case OPT_TIMEOUT:
+            if (parse_long("--timeout", optarg, 1, MAX_TIMEOUT_S, &n)) {
+                return -EINVAL;
+            }
+            cfg->timeout_s = (int)n;
+            break;
         case OPT_CPUS:
             if (parse_long("--cpus", optarg, 1, 64, &n)) {
                 return -EINVAL;
@@ -520,6 +706,9 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
     }
     if (cfg->accel == ACCEL_QTEST && !cfg->qtest_spec) {
         return fail("--accel qtest needs --qtest unix:PATH");
+    }
+    if (cfg->accel == ACCEL_KVM && add_console(cfg) < 0) {
+        return -EINVAL;
     }
     for (int i = 0, sata = 0; i < cfg->ndisks; i++) {
         DiskConfig *d = &cfg->disks[i];

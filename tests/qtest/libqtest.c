@@ -72,13 +72,47 @@ static char **split_args(const char *cmdline)
     return argv;
 }
 
+/* The machine's stdin (and for a terminal, its stdout) in the child. */
+static void child_stdio(const char *path, bool tty)
+{
+    int fd;
+
+    if (!path) {
+        return;
+    }
+    if (tty && setsid() < 0) {
+        _exit(126);
+    }
+    /* A session leader's first terminal becomes its controlling one. */
+    fd = open(path, tty ? O_RDWR : O_RDONLY);
+    if (fd < 0 || dup2(fd, STDIN_FILENO) < 0 ||
+        (tty && dup2(fd, STDOUT_FILENO) < 0)) {
+        _exit(126);
+    }
+}
+
+static QTest *start(QTestTarget target, unsigned ram_mb, const char *args,
+                    const char *stdin_path, bool tty);
+
 QTest *qtest_start(QTestTarget target, unsigned ram_mb, const char *args)
 {
-    return qtest_start_stdin(target, ram_mb, args, NULL);
+    return start(target, ram_mb, args, NULL, false);
 }
 
 QTest *qtest_start_stdin(QTestTarget target, unsigned ram_mb, const char *args,
                          const char *stdin_path)
+{
+    return start(target, ram_mb, args, stdin_path, false);
+}
+
+QTest *qtest_start_tty(QTestTarget target, unsigned ram_mb, const char *args,
+                       const char *tty_path)
+{
+    return start(target, ram_mb, args, tty_path, true);
+}
+
+static QTest *start(QTestTarget target, unsigned ram_mb, const char *args,
+                    const char *stdin_path, bool tty)
 {
     QTest *t = calloc(1, sizeof(*t));
     const char *bin = getenv("MINIVMM");
@@ -112,14 +146,7 @@ QTest *qtest_start_stdin(QTestTarget target, unsigned ram_mb, const char *args,
     if (t->pid == 0) {
         char **argv = split_args(cmdline);
 
-        if (stdin_path) {
-            int fd = open(stdin_path, O_RDONLY);
-
-            if (fd < 0 || dup2(fd, STDIN_FILENO) < 0) {
-                _exit(126);
-            }
-        }
-
+        child_stdio(stdin_path, tty);
         execvp(argv[0], argv);
         fprintf(stderr, "qtest: cannot run %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -209,10 +236,15 @@ int qtest_quit(QTest *t)
 
 int qtest_kill_term(QTest *t)
 {
+    return qtest_kill(t, SIGTERM);
+}
+
+int qtest_kill(QTest *t, int sig)
+{
     int status;
 
-    if (t->pid > 0) {
-        kill(t->pid, SIGTERM);
+    if (t->pid > 0 && sig) {
+        kill(t->pid, sig);
     }
     status = wait_exit(t);
     if (t->fd >= 0) {

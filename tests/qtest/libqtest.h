@@ -41,6 +41,13 @@ QTest *qtest_start(QTestTarget target, unsigned ram_mb, const char *args);
 QTest *qtest_start_stdin(QTestTarget target, unsigned ram_mb, const char *args,
                          const char *stdin_path);
 
+/*
+ * The same, with the terminal @tty_path (a pty's slave) as the machine's
+ * controlling terminal, stdin and stdout, as when a person runs it.
+ */
+QTest *qtest_start_tty(QTestTarget target, unsigned ram_mb, const char *args,
+                       const char *tty_path);
+
 /* Which target the environment asks for: QTEST_TARGET=qemu or minivmm. */
 QTestTarget qtest_target_from_env(void);
 const char *qtest_target_name(QTestTarget target);
@@ -53,6 +60,13 @@ int qtest_quit(QTest *t);
 
 /* Send SIGTERM instead of hanging up; otherwise like qtest_quit(). */
 int qtest_kill_term(QTest *t);
+
+/*
+ * Send @sig (0: none, for a machine that is ending by itself) without
+ * hanging up, then wait as qtest_quit() does. -1 also means "killed by a
+ * signal".
+ */
+int qtest_kill(QTest *t, int sig);
 
 /* Send one command line (no newline) and return the reply (malloc'ed, no
  * newline), skipping asynchronous IRQ lines. */

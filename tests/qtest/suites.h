@@ -6,6 +6,7 @@
 
 Suite *protocol_suite(void);
 Suite *cli_suite(void);
+Suite *console_suite(void);
 Suite *devices_suite(void);
 
 #endif

@@ -1,10 +1,13 @@
 /*
  * The command line as a user meets it: every mistake gets exactly one line
- * on stderr, starting with "minivmm:", and exit status 2 (1 for a problem
- * found while setting up, such as a missing disk file).
+ * on stderr, starting with "minivmm:", naming the option and its limit, and
+ * exit status 2 (1 for a problem found while setting up, such as a missing
+ * disk file). Also what the options do that a test can see from outside:
+ * sizes, the kernel command line, exit statuses, --timeout.
  */
 #include <check.h>
 #include <fcntl.h>
+#include <libfdt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 
 #include "tests/qtest/libqtest.h"
 #include "tests/qtest/suites.h"
+#include "util/clock.h"
 
 typedef struct Run {
     int status;
@@ -86,6 +90,12 @@ START_TEST(test_help_and_version)
     ck_assert_int_eq(r.status, 0);
     ck_assert(strstr(r.out, "--disk sata:PATH"));
     ck_assert(strstr(r.out, "--aio-notify-on-sqe"));
+    /* The exit statuses, the console keys and the options that set them. */
+    ck_assert(strstr(r.out, "Exit status: 0 the guest powered off"));
+    ck_assert(strstr(r.out, "65..127"));
+    ck_assert(strstr(r.out, "Ctrl-A x quits"));
+    ck_assert(strstr(r.out, "--timeout SECONDS"));
+    ck_assert(strstr(r.out, "--auto-console on|off"));
     ck_assert_str_eq(r.err, "");
     run(&r, (const char *[]){"-V", NULL});
     ck_assert_int_eq(r.status, 0);
@@ -103,6 +113,40 @@ START_TEST(test_usage_errors)
         {{"--memory"}, "--memory"},
         {{"--memory", "12Q"}, "--memory"},
         {{"--memory", "8G"}, "--memory"},
+        /* Sizes that do not fit in 64 bits are out of range, not wrapped. */
+        {{"--memory", "17592186044480M"}, "--memory must be from 16M to 3G"},
+        {{"--memory", "17179869184G"}, "--memory must be from 16M to 3G"},
+        {{"--memory", "99999999999999999999999"},
+         "--memory must be from 16M to 3G"},
+        {{"--memory", "8"}, "a bare number is MiB"},
+        {{"--memory", "-512"}, "--memory"},
+        {{"--memory", "4096K"}, "16M"},
+        /* A single-valued disk option given twice. */
+        {{"--disk", "virtio:/x,iothread=0,iothread=1"},
+         "iothread= given twice"},
+        {{"--disk", "virtio:/x,queues=1,queues=2"}, "queues= given twice"},
+        {{"--disk", "virtio:/x,serial=a,serial=b"}, "serial= given twice"},
+        {{"--disk", "sata:/x,serial=a,serial=a"}, "serial= given twice"},
+        {{"--disk", "sata:/x,model=a,model=b"}, "model= given twice"},
+        {{"--disk", "sata:/x,fwrev=1,fwrev=2"}, "fwrev= given twice"},
+        {{"--disk", "sata:/x,aio=threads,aio=io_uring"}, "aio= given twice"},
+        {{"--disk", "virtio:/x,cache=none,cache=none"}, "cache= given twice"},
+        {{"--disk", "sata:/x,readonly=on,readonly=off"},
+         "readonly= given twice"},
+        /* Identity strings longer than the device can hold. */
+        {{"--disk", "sata:/x,serial=123456789012345678901"},
+         "serial= is at most 20"},
+        {{"--disk", "virtio:/x,serial=123456789012345678901"},
+         "serial= is at most 20"},
+        {{"--disk", "sata:/x,model=12345678901234567890123456789012345678901"},
+         "model= is at most 40"},
+        {{"--disk", "sata:/x,fwrev=123456789"}, "fwrev= is at most 8"},
+        {{"--disk", "sata:/x,model=caf\xc3\xa9"}, "printable ASCII"},
+        {{"--timeout", "0"}, "--timeout expects a number from 1 to 604800"},
+        {{"--timeout", "604801"}, "--timeout expects a number from 1 to"},
+        {{"--timeout", "1.5"}, "--timeout"},
+        {{"--timeout"}, "--timeout"},
+        {{"--auto-console", "maybe"}, "--auto-console expects on or off"},
         {{"--accel", "tcg"}, "--accel"},
         {{"--accel", "qtest"}, "--qtest"},
         {{"--accel", "qtest", "--qtest", "tcp:1"}, "unix:PATH"},
@@ -225,6 +269,180 @@ START_TEST(test_stats_report_the_loops)
 }
 END_TEST
 
+/* The sizes a machine was given, as its firmware reads them (fw_cfg). */
+START_TEST(test_memory_sizes)
+{
+    static const struct {
+        const char *arg;
+        uint64_t bytes;
+    } cases[] = {
+        {"--memory 512", 512ULL << 20}, /* a bare number is MiB */
+        {"--memory 17", 17ULL << 20},   {"--memory 1G", 1ULL << 30},
+        {"--memory 3g", 3ULL << 30},    {"--memory 65536K", 64ULL << 20},
+        {"--memory 96m", 96ULL << 20},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        /* The later --memory wins over qtest_start()'s own. */
+        QTest *t = qtest_start(QTEST_MINIVMM, 64, cases[i].arg);
+
+        ck_assert_ptr_nonnull(t);
+        ck_assert_msg(t->qos.ram_size == cases[i].bytes, "%s: %llu bytes",
+                      cases[i].arg, (unsigned long long)t->qos.ram_size);
+        ck_assert_int_eq(qtest_quit(t), 0);
+    }
+}
+END_TEST
+
+/* Strings exactly as long as the device holds are fine. */
+START_TEST(test_disk_strings_at_their_limits)
+{
+    QTest *t = qtest_start(
+        QTEST_MINIVMM, 64,
+        "--disk sata:null://1M,serial=12345678901234567890,"
+        "model=1234567890123456789012345678901234567890,fwrev=12345678 "
+        "--disk virtio:null://1M,serial=12345678901234567890");
+
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(qtest_quit(t), 0);
+}
+END_TEST
+
+/*
+ * The kernel command line the guest gets, read back from /chosen/bootargs
+ * of --dump-dtb (the same string linux_load() copies); NULL for none.
+ */
+static char *bootargs_of(const char *const *args)
+{
+    char dtb[] = "/tmp/minivmm-cli-dtb-XXXXXX";
+    const char *argv[16] = {"--dump-dtb", dtb};
+    static char fdt[1 << 16];
+    const char *prop;
+    int fd = mkstemp(dtb), node, len;
+    ssize_t n;
+    Run r;
+
+    ck_assert_int_ge(fd, 0);
+    for (int i = 0; args[i]; i++) {
+        argv[i + 2] = args[i];
+    }
+    run(&r, argv);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    n = pread(fd, fdt, sizeof(fdt), 0);
+    close(fd);
+    unlink(dtb);
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_eq(fdt_check_header(fdt), 0);
+    node = fdt_path_offset(fdt, "/chosen");
+    ck_assert_int_ge(node, 0);
+    prop = fdt_getprop(fdt, node, "bootargs", &len);
+    return prop ? strndup(prop, len) : NULL;
+}
+
+START_TEST(test_console_auto_append)
+{
+    static const struct {
+        const char *args[6];
+        const char *bootargs; /* NULL: no property */
+    } cases[] = {
+        {{NULL}, "console=ttyS0"},
+        {{"--append", "quiet"}, "quiet console=ttyS0"},
+        {{"--append", "quiet console=hvc0"}, "quiet console=hvc0"},
+        {{"--append", "console=ttyS1,115200"}, "console=ttyS1,115200"},
+        /* netconsole= is not console=. */
+        {{"--append", "netconsole=@/,@10.0.0.1/"},
+         "netconsole=@/,@10.0.0.1/ console=ttyS0"},
+        {{"--append", "quiet", "--auto-console", "off"}, "quiet"},
+        {{"--auto-console", "off"}, NULL},
+        {{"--auto-console", "off", "--auto-console", "on"}, "console=ttyS0"},
+        {{"--append", "quiet", "--serial", "none"}, "quiet"},
+        {{"--serial", "none"}, NULL},
+        {{"--serial", "file:/dev/null"}, "console=ttyS0"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = bootargs_of(cases[i].args);
+
+        if (!cases[i].bootargs) {
+            ck_assert_msg(!got, "case %zu: bootargs '%s'", i, got);
+        } else {
+            ck_assert_msg(got && !strcmp(got, cases[i].bootargs),
+                          "case %zu: '%s', not '%s'", i, got ? got : "(none)",
+                          cases[i].bootargs);
+        }
+        free(got);
+    }
+}
+END_TEST
+
+/*
+ * The test exit port's value as the exit status: 0 stays 0, V = 1..63
+ * becomes 64 + V, anything bigger 127, so that no value reads as one of
+ * minivmm's own statuses (1-5) or a signal's (128+N).
+ */
+START_TEST(test_exit_port_statuses)
+{
+    static const struct {
+        const char *write;
+        int status;
+    } cases[] = {
+        {"outl 0xf4 0x0", 0},          {"outb 0xf4 0x0", 0},
+        {"outl 0xf4 0x1", 65},         {"outl 0xf4 0x2", 66},
+        {"outl 0xf4 0x3e", 126},       {"outl 0xf4 0x3f", 127},
+        {"outl 0xf4 0x40", 127},       {"outl 0xf4 0xc8", 127},
+        {"outb 0xf4 0xff", 127},       {"outl 0xf4 0x100", 127},
+        {"outl 0xf4 0xffffffff", 127},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        QTest *t = qtest_start(QTEST_MINIVMM, 64, NULL);
+
+        ck_assert_ptr_nonnull(t);
+        qtest_write_async(t, "%s", cases[i].write);
+        ck_assert_msg(qtest_kill(t, 0) == cases[i].status, "%s",
+                      cases[i].write);
+    }
+}
+END_TEST
+
+/*
+ * --timeout applies to qtest runs too: a client that never ends the run
+ * gets status 5 and one line; one that ends in time gets its own status.
+ */
+START_TEST(test_timeout_ends_the_run)
+{
+    char log[] = "/var/tmp/minivmm-cli-timeout-XXXXXX";
+    int log_fd = mkstemp(log), saved = dup(2);
+    char text[1024];
+    int64_t start;
+    ssize_t n;
+    QTest *t;
+
+    ck_assert_int_ge(log_fd, 0);
+    dup2(log_fd, 2);
+    t = qtest_start(QTEST_MINIVMM, 64, "--timeout 1");
+    dup2(saved, 2);
+    ck_assert_ptr_nonnull(t);
+    start = clock_ns();
+    ck_assert_int_eq(qtest_kill(t, 0), 5); /* no hang-up: it ends by itself */
+    ck_assert_int_lt(clock_ns() - start, 5 * NS_PER_S);
+    n = pread(log_fd, text, sizeof(text) - 1, 0);
+    ck_assert_int_gt(n, 0);
+    text[n] = '\0';
+    ck_assert_msg(!strcmp(text, "minivmm: the guest did not finish within 1 s "
+                                "(--timeout)\n"),
+                  "%s", text);
+
+    t = qtest_start(QTEST_MINIVMM, 64, "--timeout 60");
+    ck_assert_ptr_nonnull(t);
+    qtest_write_async(t, "outb 0xf4 0x1");
+    ck_assert_int_eq(qtest_kill(t, 0), 65);
+    close(saved);
+    close(log_fd);
+    unlink(log);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -235,6 +453,11 @@ Suite *cli_suite(void)
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_setup_errors);
     tcase_add_test(tc, test_stats_report_the_loops);
+    tcase_add_test(tc, test_memory_sizes);
+    tcase_add_test(tc, test_disk_strings_at_their_limits);
+    tcase_add_test(tc, test_console_auto_append);
+    tcase_add_test(tc, test_exit_port_statuses);
+    tcase_add_test(tc, test_timeout_ends_the_run);
     suite_add_tcase(s, tc);
     return s;
 }

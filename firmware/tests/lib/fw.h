@@ -5,7 +5,8 @@
  *
  * Results follow kvm-unit-tests: one "PASS: ..." or "FAIL: ..." line per
  * check on the serial port, then "SUMMARY: ..."; main() returns
- * report_summary(), which becomes minivmm's exit status (0: all passed).
+ * report_summary(), which the test exit port turns into minivmm's exit
+ * status: 0 when all passed, else 64 + the value (65 for failures).
  */
 #ifndef FWTEST_FW_H
 #define FWTEST_FW_H
@@ -34,7 +35,7 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
 /* ---- Exit ---------------------------------------------------------------- */
-/* minivmm exits with @status & 0xff (the test exit port). */
+/* minivmm exits with 0 for @status 0, else 64 + @status (127 at most). */
 NORETURN void fw_exit(int status);
 /* "ABORT: ...", then exit with FW_EXIT_CRASH: for "cannot go on". */
 NORETURN void fw_abort(const char *fmt, ...) PRINTF_LIKE(1, 2);
