@@ -3,7 +3,12 @@
 #   make check-nested-smoke   prove KVM works inside the nested rig (L1)
 #   make demo                 the 500 ms stall in a Linux guest: notify-on-SQE
 #                             off, then on (MIB=N to change the size)
-#   make check-linux          boot test: Linux on minivmm, both disks, iotest
+#   make check-linux          boot test: Linux on minivmm, both disks, iotest,
+#                             1 and 2 vCPUs' clocks and kernel log, poweroff
+#                             flushes a marker, 4-vCPU topology
+#   make boot-stats           20 guest boots in a row (N=...): how many had
+#                             lapic-deadline, hres, a clean kernel log
+#   make bench-boot           boot-to-init, minivmm vs QEMU -accel kvm, same L1
 #
 # With /dev/kvm the guest runs on it directly; without, scripts/nested.sh
 # boots a KVM-capable L1 under QEMU TCG and runs the static minivmm there
@@ -11,7 +16,7 @@
 
 KVM_SMOKE := $(BUILD)/tests/nested/kvm-smoke
 
-.PHONY: check-nested-smoke demo check-linux
+.PHONY: check-nested-smoke demo check-linux boot-stats bench-boot
 
 # Static: L1's initramfs has no libraries. Sanitizers cannot link static.
 $(KVM_SMOKE): tests/nested/kvm-smoke.c
@@ -27,3 +32,9 @@ demo: minivmm $(BUILD)/minivmm-static guest
 
 check-linux: minivmm $(BUILD)/minivmm-static guest
 	scripts/linux-boot-test.sh
+
+boot-stats: minivmm $(BUILD)/minivmm-static guest
+	scripts/boot-stats.sh $(or $(N),20)
+
+bench-boot: minivmm $(BUILD)/minivmm-static guest
+	scripts/boot-time.sh $(or $(PAIRS),3)

@@ -16,6 +16,10 @@
 # p50/p99), and as its last line:
 #   repro-guest: ahci_off_s=N ahci_on_s=N virtio_s=N mib=N mode=kvm|nested
 # (virtio_s from the "on" run). In nested mode both runs share one L1 boot.
+# Before it, one PASS/FAIL line per run and check (the figures are noise
+# otherwise): clocksource kvm-clock, clockevent lapic-deadline, hres=1, and
+# no WARNING, "ACPI BIOS Error" or "APIC timer disabled" in the guest's
+# kernel log. A failed check fails the demo (exit 1).
 # Compare figures made in the same mode: nested sleeps cost more (DESIGN.md).
 set -euo pipefail
 export LC_ALL=C
@@ -80,6 +84,27 @@ if [[ -z $ahci_off || -z $ahci_on || -z $virtio_on ]]; then
     die "missing iotest results (ahci off '${ahci_off}', ahci on '${ahci_on}', virtio on '${virtio_on}'); see the console above"
 fi
 [[ $rc -eq 0 ]] || die "a guest run failed (see the verdicts above)"
+
+# check RUN DESCRIPTION ERE: PASS when a console line of run RUN matches.
+bad=0
+check() {
+    if awk -v r="$1" '
+        /run-guest: begin notify=/ { x = $0; sub(/.*notify=/, "", x); split(x, w, " "); run = w[1] }
+        /run-guest: end notify=/ { run = "" }
+        run == r { print }' "$tmp/console.log" | grep -Eq -- "$3"; then
+        echo "demo: PASS notify=$1: $2"
+    else
+        echo "demo: FAIL notify=$1: $2 (no line matching '$3')"
+        bad=$((bad + 1))
+    fi
+}
+for r in off on; do
+    check "$r" "clocksource kvm-clock, clockevent lapic-deadline, hres=1" \
+        'guest: clock source=kvm-clock event=lapic-deadline hres=1 '
+    check "$r" "kernel log: no WARNING, ACPI BIOS Error, APIC timer disabled" \
+        'guest: dmesg warnings=0 acpi_errors=0 apic_timer_disabled=0$'
+done
+[[ $bad -eq 0 ]] || die "$bad guest checks failed: the figures below are not to be trusted"
 
 awk -v off="$ahci_off" -v on="$ahci_on" -v vio="$virtio_on" 'BEGIN {
     if (on > 0) printf "  ahci off / ahci on = %6.1f  (the stall the fix removes)\n", off / on

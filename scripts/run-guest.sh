@@ -4,12 +4,17 @@
 # IOThread, both filled with iotest's pattern.
 #
 #   scripts/run-guest.sh [--mib N] [--check] [--notify on|off|off,on]
+#                        [--cpus L] [--opts "..."] [--append "..."]
 #                        [--timeout S] [--mode auto|kvm|nested] [--log FILE]
 #
 #   --mib N      MiB iotest reads per disk (default 16)
 #   --check      have iotest verify every byte against the pattern
 #   --notify L   minivmm's --aio-notify-on-sqe, one guest run per value in
 #                the comma list L (default on); nested runs share one L1
+#   --cpus L     vCPU counts, a comma list (default 1): one run per notify
+#                value and count, all in the same L1
+#   --opts S     extra minivmm options for every run, e.g. "--acpi off"
+#   --append S   extra guest kernel parameters, e.g. "iotest.write=vda:M"
 #   --timeout S  seconds per guest run (default 300; nested adds L1's boot)
 #   --mode M     kvm: minivmm on this machine's /dev/kvm; nested: inside
 #                scripts/nested.sh's L1; auto (default): kvm when
@@ -37,12 +42,15 @@ die() {
     exit 1
 }
 
-mib=16 check=0 notify=on timeout_s=300 mode=auto log=''
+mib=16 check=0 notify=on timeout_s=300 mode=auto log='' cpus=1 opts='' extra=''
 while [[ $# -gt 0 ]]; do
     case $1 in
     --mib) mib=${2:?--mib needs a value}; shift ;;
     --check) check=1 ;;
     --notify) notify=${2:?--notify needs a value}; shift ;;
+    --cpus) cpus=${2:?--cpus needs a value}; shift ;;
+    --opts) opts=${2?--opts needs a value}; shift ;;
+    --append) extra=${2?--append needs a value}; shift ;;
     --timeout) timeout_s=${2:?--timeout needs a value}; shift ;;
     --mode) mode=${2:?--mode needs a value}; shift ;;
     --log) log=${2:?--log needs a value}; shift ;;
@@ -54,6 +62,7 @@ done
 [[ $mib =~ ^[1-9][0-9]*$ ]] || die "--mib wants a positive number, not '$mib'"
 [[ $timeout_s =~ ^[1-9][0-9]*$ ]] || die "--timeout wants seconds, not '$timeout_s'"
 [[ $notify =~ ^(on|off)(,(on|off))*$ ]] || die "--notify wants on, off or a list like off,on, not '$notify'"
+[[ $cpus =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] || die "--cpus wants a count or a list like 1,2, not '$cpus'"
 if [[ $mode == auto ]]; then
     mode=$("$root/scripts/kvm-usable.sh" --mode run-guest)
 fi
@@ -90,23 +99,27 @@ make_image() {
 sata_img=$(make_image ahci)
 virtio_img=$(make_image virtio)
 
-append="console=ttyS0 quiet panic=-1 reboot=t iotest.mib=$mib iotest.check=$check"
+# No reboot=t: a triple fault is a crash (minivmm exits 3); the guest's init
+# powers off (ACPI) or resets through the i8042, both exit 0.
+append="console=ttyS0 quiet panic=-1 iotest.mib=$mib iotest.check=$check"
+[[ -z $extra ]] || append+=" $extra"
 # The guest's own watchdog fires first, so a stuck guest still reports.
 append+=" iotest.timeout=$((timeout_s > 30 ? timeout_s - 10 : timeout_s))"
-nruns=$(tr ',' '\n' <<<"$notify" | wc -l)
+nruns=$(($(tr ',' '\n' <<<"$notify" | wc -l) * $(tr ',' '\n' <<<"$cpus" | wc -l)))
 
 # ---- Run: the same runner script, here or inside L1 -------------------------
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/run-guest.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 out=$tmp/console.log
 runner=$root/tests/nested/guest-run.sh
-echo "run-guest: mode=$mode mib=$mib check=$check notify=$notify"
+echo "run-guest: mode=$mode mib=$mib check=$check notify=$notify cpus=$cpus"
 t0=$EPOCHREALTIME
 rc=0
 if [[ $mode == kvm ]]; then
     sh "$runner" --minivmm "$minivmm" --kernel "$vmlinuz" \
         --initrd "$initramfs" --sata "$sata_img" --virtio "$virtio_img" \
-        --append "$append" --timeout "$timeout_s" --notify "$notify" |
+        --append "$append" --timeout "$timeout_s" --notify "$notify" \
+        --cpus "$cpus" --opts "$opts" |
         tr -d '\r' | tee "$out" || rc=$?
 else
     # Inside L1 the images are virtio disks: /dev/vda, /dev/vdb.
@@ -118,7 +131,8 @@ else
         sh /payload/guest-run.sh --minivmm /payload/minivmm \
         --kernel /payload/vmlinuz --initrd /payload/initramfs.cpio \
         --sata /dev/vda --virtio /dev/vdb --append "$append" \
-        --timeout "$timeout_s" --notify "$notify" | tee "$out" || rc=$?
+        --timeout "$timeout_s" --notify "$notify" --cpus "$cpus" \
+        --opts "$opts" | tee "$out" || rc=$?
 fi
 [[ -z $log ]] || cp "$out" "$log"
 
@@ -126,19 +140,21 @@ fi
 # awk, not grep: a run is the text between its begin and end markers.
 failed=0
 for n in ${notify//,/ }; do
-    verdict=$(awk -v n="$n" '
-        index($0, "run-guest: begin notify=" n) { inrun = 1; ok = 0; rc = ""; next }
-        inrun && /guest: ok/ { ok = 1 }
-        inrun && index($0, "run-guest: end notify=" n " ") {
-            sub(/.*rc=/, ""); sub(/ .*/, ""); rc = $0; inrun = 0; done = 1 }
-        END {
-            if (!done) { print "did not finish"; exit }
-            if (rc != "0") print "minivmm exited " rc (ok ? "" : ", no \"guest: ok\"")
-            else if (!ok) print "no \"guest: ok\""
-            else print "ok"
-        }' "$out")
-    echo "run-guest: notify=$n: $verdict"
-    [[ $verdict == ok ]] || failed=1
+    for c in ${cpus//,/ }; do
+        verdict=$(awk -v r="notify=$n cpus=$c" '
+            index($0, "run-guest: begin " r) { inrun = 1; ok = 0; rc = ""; next }
+            inrun && /guest: ok/ { ok = 1 }
+            inrun && index($0, "run-guest: end " r " ") {
+                sub(/.*rc=/, ""); sub(/ .*/, ""); rc = $0; inrun = 0; done = 1 }
+            END {
+                if (!done) { print "did not finish"; exit }
+                if (rc != "0") print "minivmm exited " rc (ok ? "" : ", no \"guest: ok\"")
+                else if (!ok) print "no \"guest: ok\""
+                else print "ok"
+            }' "$out")
+        echo "run-guest: notify=$n cpus=$c: $verdict"
+        [[ $verdict == ok ]] || failed=1
+    done
 done
 printf 'run-guest: %s mode, %.1f s in all\n' "$mode" \
     "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')"

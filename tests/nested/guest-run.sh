@@ -1,19 +1,24 @@
 #!/bin/sh
-# Boot the Linux test guest on minivmm once per notify-on-SQE setting.
+# Boot the Linux test guest on minivmm once per notify-on-SQE setting and
+# vCPU count (so one nested L1 boot serves several guest boots).
 # scripts/run-guest.sh runs this either on the host (with /dev/kvm) or inside
 # the nested harness's L1 (busybox sh), so it is plain POSIX sh.
 #
 #   guest-run.sh --minivmm BIN --kernel VMLINUZ --initrd CPIO \
 #                --sata DISK --virtio DISK --append CMDLINE \
-#                [--timeout S] [--notify off,on]
+#                [--timeout S] [--notify off,on] [--cpus 1,2]
+#                [--opts "MINIVMM OPTIONS"]
+#
+# --cpus takes a comma list of vCPU counts (default 1); --opts is added to
+# every minivmm command line, split into words (e.g. "--acpi off").
 #
 # Each run is framed by marker lines that run-guest.sh and demo.sh parse:
-#   run-guest: begin notify=X
+#   run-guest: begin notify=X cpus=C
 #   ... minivmm's output: the guest console ...
-#   run-guest: end notify=X rc=N wall_s=S.SS
+#   run-guest: end notify=X cpus=C rc=N wall_s=S.SS
 # Exit status: 0 when every minivmm run exited 0, else 1.
 minivmm='' kernel='' initrd='' sata='' virtio='' append='' timeout_s=600
-notify=on
+notify=on cpus=1 opts=''
 
 usage() {
     echo "guest-run: $1 (see the header of $0)" >&2
@@ -31,6 +36,8 @@ while [ $# -gt 0 ]; do
     --append) append=$2 ;;
     --timeout) timeout_s=$2 ;;
     --notify) notify=$2 ;;
+    --cpus) cpus=$2 ;;
+    --opts) opts=$2 ;;
     *) usage "unknown option $1" ;;
     esac
     shift 2
@@ -47,19 +54,22 @@ uptime_s() {
 
 status=0
 for n in $(echo "$notify" | tr ',' ' '); do
-    echo "run-guest: begin notify=$n"
-    t0=$(uptime_s)
-    # stdin from /dev/null: the guest needs no input, and minivmm must not
-    # take over the caller's terminal.
-    timeout "$timeout_s" "$minivmm" --kernel "$kernel" --initrd "$initrd" \
-        --append "$append" --memory 512M --cpus 1 \
-        --disk "sata:$sata,cache=none" \
-        --disk "virtio:$virtio,cache=none,iothread=0" --iothreads 1 \
-        --aio-notify-on-sqe "$n" --serial stdio </dev/null 2>&1
-    rc=$?
-    t1=$(uptime_s)
-    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-    echo "run-guest: end notify=$n rc=$rc wall_s=$wall"
-    [ "$rc" -eq 0 ] || status=1
+    for c in $(echo "$cpus" | tr ',' ' '); do
+        echo "run-guest: begin notify=$n cpus=$c"
+        t0=$(uptime_s)
+        # stdin from /dev/null: the guest needs no input, and minivmm must
+        # not take over the caller's terminal. $opts is split on purpose.
+        # shellcheck disable=SC2086
+        timeout "$timeout_s" "$minivmm" --kernel "$kernel" --initrd "$initrd" \
+            --append "$append" --memory 512M --cpus "$c" \
+            --disk "sata:$sata,cache=none" \
+            --disk "virtio:$virtio,cache=none,iothread=0" --iothreads 1 \
+            --aio-notify-on-sqe "$n" --serial stdio $opts </dev/null 2>&1
+        rc=$?
+        t1=$(uptime_s)
+        wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+        echo "run-guest: end notify=$n cpus=$c rc=$rc wall_s=$wall"
+        [ "$rc" -eq 0 ] || status=1
+    done
 done
 exit "$status"
