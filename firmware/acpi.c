@@ -34,6 +34,7 @@
 
 #include "devices/acpi-pm.h"
 #include "devices/pci-regs.h"
+#include "devices/rtc.h"
 #include "firmware/acpi.h"
 #include "firmware/aml.h"
 #include "firmware/boot.h"
@@ -280,6 +281,7 @@ static AcpiGas io_byte(uint16_t port)
  *           })                        GSI from the board's swizzle
  *       }
  *       Device (COM1) { _HID PNP0501, _UID 1, _CRS: IO 0x3F8/8, IRQ 4 }
+ *       Device (RTC)  { _HID PNP0B00, _CRS: IO 0x70/2 }
  *       Device (MRES) { _HID PNP0C02, _CRS: Memory32Fixed (the ECAM) }
  *   }
  *   Name (_S5, Package () { 5, 0 })   SLP_TYP for soft-off
@@ -351,6 +353,30 @@ static void dsdt_com1(Aml *a, const AcpiConfig *cfg)
     aml_close(a, dev);
 }
 
+/*
+ * The CMOS clock, described so that Linux's rtc_cmos driver binds through
+ * PNP rather than through the legacy platform device: that one asks for
+ * ISA IRQ 8, which has no mapping under hardware-reduced ACPI (no legacy
+ * PIC), and its probe fails with -EINVAL. No IRQ here on purpose: the
+ * model (devices/rtc.h) raises no interrupts, and without one rtc_cmos
+ * runs without alarms instead of waiting for interrupts that never come.
+ */
+static void dsdt_rtc(Aml *a)
+{
+    uint8_t buf[16];
+    Aml res;
+    size_t dev = aml_device(a, "RTC");
+
+    aml_name(a, "_HID");
+    aml_eisaid(a, "PNP0B00"); /* AT real-time clock */
+    aml_init(&res, buf, sizeof(buf));
+    aml_res_io(&res, RTC_PORT, 2);
+    aml_res_end(&res);
+    aml_name(a, "_CRS");
+    aml_buffer(a, res.buf, res.len);
+    aml_close(a, dev);
+}
+
 static void dsdt_ecam_reservation(Aml *a, const AcpiConfig *cfg)
 {
     uint8_t buf[32];
@@ -391,6 +417,7 @@ static int dsdt_body(Aml *a, const AcpiConfig *cfg)
     }
     aml_close(a, pci);
     dsdt_com1(a, cfg);
+    dsdt_rtc(a);
     dsdt_ecam_reservation(a, cfg);
     aml_close(a, sb);
 
