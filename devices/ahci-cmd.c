@@ -340,6 +340,26 @@ static void ahci_cmd_start(AhciPort *p, int slot, const AhciCmd *c)
     case ATA_CMD_FLUSH_CACHE_EXT:
         ahci_cmd_flush(p, slot, command);
         break;
+    /*
+     * The Power Management feature set (mandatory for a disk, ATA8-ACS
+     * 4.15): there is no spindle, so every mode is "active". Linux sends
+     * STANDBY IMMEDIATE to each disk at power-off, after its FLUSH CACHE. A
+     * drive commits its write cache before it spins down, so standby and
+     * sleep flush here too: a guest that skips the FLUSH loses nothing.
+     */
+    case ATA_CMD_STANDBY_IMMEDIATE:
+    case ATA_CMD_STANDBY:
+    case ATA_CMD_SLEEP:
+        ahci_cmd_flush(p, slot, command);
+        break;
+    case ATA_CMD_IDLE_IMMEDIATE:
+    case ATA_CMD_IDLE:
+        ahci_cmd_done_now(p, slot, 0, 0, 0, 0, 0);
+        break;
+    case ATA_CMD_CHECK_POWER_MODE:
+        /* Count = FFh: active or idle (ATA8-ACS 7.8) */
+        ahci_cmd_done_now(p, slot, 0, 0, 0xff, 0, 0);
+        break;
     case ATA_CMD_IDENTIFY_DEVICE:
         ahci_cmd_identify(p, slot, c);
         break;

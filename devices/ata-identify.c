@@ -91,10 +91,10 @@ void ata_identify(const AtaDevice *dev, uint16_t w[256])
     w[75] = ATA_NCQ_DEPTH - 1;
     w[76] = 1u << 8 | 1u << 2 | 1u << 1; /* NCQ; SATA Gen1 and Gen2 */
     w[80] = 0x01f0;                      /* ATA/ATAPI-4 to ATA8-ACS */
-    w[82] = 1u << 5;                     /* volatile write cache */
+    w[82] = 1u << 5 | 1u << 3; /* volatile write cache; power management */
     w[83] = 1u << 14 | 1u << 13 | 1u << 12 | 1u << 10; /* FLUSH (EXT), LBA48 */
     w[84] = 1u << 14 | 1u << 6;                        /* WRITE DMA FUA EXT */
-    w[85] = dev->write_cache ? 1u << 5 : 0;
+    w[85] = (dev->write_cache ? 1u << 5 : 0) | 1u << 3;
     w[86] = 1u << 13 | 1u << 12 | 1u << 10;
     w[87] = 1u << 14 | 1u << 6;
     w[88] = 0x007f | udma_sel; /* UDMA 0-6 */
@@ -145,6 +145,12 @@ const char *ata_command_name(uint8_t command)
         {ATA_CMD_EXEC_DEVICE_DIAGNOSTIC, "EXECUTE DEVICE DIAGNOSTIC"},
         {ATA_CMD_READ_DMA, "READ DMA"},
         {ATA_CMD_WRITE_DMA, "WRITE DMA"},
+        {ATA_CMD_STANDBY_IMMEDIATE, "STANDBY IMMEDIATE"},
+        {ATA_CMD_IDLE_IMMEDIATE, "IDLE IMMEDIATE"},
+        {ATA_CMD_STANDBY, "STANDBY"},
+        {ATA_CMD_IDLE, "IDLE"},
+        {ATA_CMD_CHECK_POWER_MODE, "CHECK POWER MODE"},
+        {ATA_CMD_SLEEP, "SLEEP"},
         {ATA_CMD_FLUSH_CACHE, "FLUSH CACHE"},
         {ATA_CMD_FLUSH_CACHE_EXT, "FLUSH CACHE EXT"},
         {ATA_CMD_IDENTIFY_DEVICE, "IDENTIFY DEVICE"},

@@ -21,6 +21,12 @@
 #define ATA_CMD_EXEC_DEVICE_DIAGNOSTIC 0x90
 #define ATA_CMD_READ_DMA               0xc8
 #define ATA_CMD_WRITE_DMA              0xca
+#define ATA_CMD_STANDBY_IMMEDIATE      0xe0
+#define ATA_CMD_IDLE_IMMEDIATE         0xe1
+#define ATA_CMD_STANDBY                0xe2
+#define ATA_CMD_IDLE                   0xe3
+#define ATA_CMD_CHECK_POWER_MODE       0xe5
+#define ATA_CMD_SLEEP                  0xe6
 #define ATA_CMD_FLUSH_CACHE            0xe7
 #define ATA_CMD_FLUSH_CACHE_EXT        0xea
 #define ATA_CMD_IDENTIFY_DEVICE        0xec

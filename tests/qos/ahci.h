@@ -98,6 +98,9 @@
 #define QATA_WRITE_DMA_FUA_EXT   0x3d
 #define QATA_READ_FPDMA_QUEUED   0x60
 #define QATA_WRITE_FPDMA_QUEUED  0x61
+#define QATA_STANDBY_IMMEDIATE   0xe0
+#define QATA_IDLE_IMMEDIATE      0xe1
+#define QATA_CHECK_POWER_MODE    0xe5
 #define QATA_FLUSH_CACHE         0xe7
 #define QATA_FLUSH_CACHE_EXT     0xea
 #define QATA_IDENTIFY            0xec

@@ -497,6 +497,40 @@ START_TEST(test_flush)
 }
 END_TEST
 
+/*
+ * Power management: what Linux sends at power-off must succeed, and a
+ * standby writes the cache out (a flush reaches the backend).
+ */
+START_TEST(test_power_management)
+{
+    QAhci *a = &am.a;
+    BlockStats before, after;
+    uint8_t d2h[20];
+    uint16_t id[256];
+
+    am_start_port(a, 0);
+    ck_assert_int_eq(qahci_identify(a, 0, id), 0);
+    ck_assert(id[82] & (1u << 3)); /* the feature set is supported */
+    ck_assert(id[85] & (1u << 3)); /* and enabled */
+
+    blk_get_stats(am.blk[0], &before);
+    ck_assert_int_eq(qahci_nondata(a, 0, QATA_IDLE_IMMEDIATE, 0, 0, 0), 0);
+    blk_get_stats(am.blk[0], &after);
+    ck_assert_uint_eq(after.op[BLOCK_OP_FLUSH].ops,
+                      before.op[BLOCK_OP_FLUSH].ops);
+
+    ck_assert_int_eq(qahci_nondata(a, 0, QATA_STANDBY_IMMEDIATE, 0, 0, 0), 0);
+    blk_get_stats(am.blk[0], &after);
+    ck_assert_uint_eq(after.op[BLOCK_OP_FLUSH].ops,
+                      before.op[BLOCK_OP_FLUSH].ops + 1);
+    ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_TFD), 0x50);
+
+    ck_assert_int_eq(qahci_nondata(a, 0, QATA_CHECK_POWER_MODE, 0, 0, 0), 0);
+    qahci_read_d2h(a, 0, d2h);
+    ck_assert_uint_eq(d2h[12], 0xff); /* Count: active or idle */
+}
+END_TEST
+
 static void expect_abort(QAhci *a, int port, int slot, uint8_t error)
 {
     uint8_t d2h[20];
@@ -1015,6 +1049,7 @@ Suite *ahci_suite(void)
     tcase_add_test(tc, test_ncq_32_tags);
     tcase_add_test(tc, test_read_batch);
     tcase_add_test(tc, test_flush);
+    tcase_add_test(tc, test_power_management);
     tcase_add_test(tc, test_set_features);
     tcase_add_test(tc, test_read_native_max);
     tcase_add_test(tc, test_unknown_command_aborts);
