@@ -15,6 +15,7 @@
 
 #include <linux/virtio_blk.h>
 
+#include "firmware/pci-assign.h"
 #include "tests/qos/ahci.h"
 #include "tests/qos/virtio-blk.h"
 #include "tests/qtest/libqtest.h"
@@ -241,6 +242,77 @@ START_TEST(test_virtio_blk_batch_on_two_queues)
 }
 END_TEST
 
+/* ---- PCI configuration through ECAM
+ * ----------------------------------------------------------------------------
+ */
+
+/* Where the ECAM window puts (bus 0, @devfn, @offset): PCI Express 4.0, 7.2.2.
+ */
+static uint64_t ecam_addr(uint8_t devfn, uint16_t offset)
+{
+    return PCI_ECAM_BASE + ((uint64_t)devfn << 12) + offset;
+}
+
+/*
+ * The ECAM window the MCFG table announces (firmware/acpi.c) is a second
+ * door to the same configuration space as ports 0xCF8/0xCFC: every function
+ * reads alike through both, a write through one is seen through the other,
+ * and what is not there reads all-ones. QEMU's q35 keeps its MMCONFIG
+ * disabled until firmware programs PCIEXBAR, so this runs on minivmm only.
+ */
+START_TEST(test_pci_ecam_matches_port_config)
+{
+    Qos *q = &qt->qos;
+    QPciDevice d = {.q = q};
+    QPciDevice ahci;
+    unsigned present = 0;
+    int absent = -1;
+
+    if (qt->target == QTEST_QEMU) {
+        return;
+    }
+    for (unsigned devfn = 0; devfn < 256; devfn++) {
+        d.devfn = (uint8_t)devfn;
+        uint32_t id = qpci_config_read(&d, 0, 4);
+
+        ck_assert_uint_eq(qos_readl(q, ecam_addr(d.devfn, 0)), id);
+        if (id == 0xFFFFFFFF) {
+            absent = absent < 0 ? (int)devfn : absent;
+            continue;
+        }
+        present++;
+        for (unsigned off = 0; off < 256; off += 4) {
+            ck_assert_msg(qos_readl(q, ecam_addr(d.devfn, off)) ==
+                              qpci_config_read(&d, (uint8_t)off, 4),
+                          "devfn %02x offset %02x differs", devfn, off);
+        }
+        /* Byte and word reads inside a dword, as Linux's ECAM accessors do. */
+        ck_assert_uint_eq(qos_readw(q, ecam_addr(d.devfn, 2)), id >> 16);
+        ck_assert_uint_eq(qos_readb(q, ecam_addr(d.devfn, 1)),
+                          (id >> 8) & 0xFF);
+        /* Extended space (offsets 256-4095) is not implemented: all-ones. */
+        ck_assert_uint_eq(qos_readl(q, ecam_addr(d.devfn, 0x100)), 0xFFFFFFFF);
+    }
+    /* The host bridge, the AHCI controller and the virtio disk at least. */
+    ck_assert_uint_ge(present, 3);
+
+    /* A write through ECAM is a write to the device: program BAR5 (ABAR). */
+    ck_assert(qpci_find(q, QAHCI_VENDOR, QAHCI_DEVICE, 0, &ahci));
+    qos_writel(q, ecam_addr(ahci.devfn, 0x24), 0xFEB00000);
+    ck_assert_uint_eq(qpci_config_read(&ahci, 0x24, 4) & ~0xFu, 0xFEB00000);
+    qpci_config_write(&ahci, 0x24, 0xFEA00000, 4);
+    ck_assert_uint_eq(qos_readl(q, ecam_addr(ahci.devfn, 0x24)) & ~0xFu,
+                      0xFEA00000);
+    /* Writes to an absent function or to extended space change nothing. */
+    ck_assert_int_ge(absent, 0);
+    d.devfn = (uint8_t)absent;
+    qos_writel(q, ecam_addr(d.devfn, 0x10), 0x12345678);
+    ck_assert_uint_eq(qpci_config_read(&d, 0x10, 4), 0xFFFFFFFF);
+    qos_writel(q, ecam_addr(ahci.devfn, 0x124), 0);
+    ck_assert_uint_eq(qpci_config_read(&ahci, 0x24, 4) & ~0xFu, 0xFEA00000);
+}
+END_TEST
+
 Suite *devices_suite(void)
 {
     Suite *s = suite_create("qtest-devices");
@@ -253,6 +325,7 @@ Suite *devices_suite(void)
     tcase_add_test(tc, test_ahci_msi_lands_in_ram);
     tcase_add_test(tc, test_virtio_blk_read_write_flush);
     tcase_add_test(tc, test_virtio_blk_batch_on_two_queues);
+    tcase_add_test(tc, test_pci_ecam_matches_port_config);
     suite_add_tcase(s, tc);
     return s;
 }
