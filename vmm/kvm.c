@@ -15,6 +15,7 @@
 #include "devices/virtio-pci.h"
 #include "util/compiler.h"
 #include "util/log.h"
+#include "vmm/cpuid.h"
 #include "vmm/kvm.h"
 
 /* Where KVM (on Intel) keeps its real-mode TSS and identity page. */
@@ -215,14 +216,10 @@ static int get_cpuid(KvmVm *vm, char *err, size_t errlen)
  */
 static void probe_xsetbv(KvmVm *vm)
 {
-    struct kvm_cpuid_entry2 *l1 = NULL;
+    struct kvm_cpuid_entry2 *l1 =
+        cpuid_find(vm->cpuid->entries, (int)vm->cpuid->nent, 1, 0);
     int ret;
 
-    for (unsigned i = 0; i < vm->cpuid->nent; i++) {
-        if (vm->cpuid->entries[i].function == 1) {
-            l1 = &vm->cpuid->entries[i];
-        }
-    }
     if (!l1 || !(l1->ecx & CPUID_LEAF1_XSAVE)) {
         return;
     }
