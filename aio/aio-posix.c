@@ -342,6 +342,24 @@ static int64_t min_timeout(int64_t a, int64_t b)
     return a < b ? a : b;
 }
 
+/*
+ * Why a sleep ended: its timeout expired (with notify-on-SQE off, the main
+ * loop's stall ends this way), aio_notify() wrote the eventfd, or I/O
+ * completed (a CQE, or another fd became ready). 'notified' is read before
+ * aio_notify_accept() clears it; a notify that raced with a completion
+ * counts as the notify.
+ */
+static void count_wake(AioContext *ctx, int wait_ret)
+{
+    if (wait_ret == -ETIME) {
+        stat_inc(&ctx->stats.wait_timeouts);
+    } else if (atomic_load_explicit(&ctx->notified, memory_order_relaxed)) {
+        stat_inc(&ctx->stats.wait_notified);
+    } else {
+        stat_inc(&ctx->stats.wait_io);
+    }
+}
+
 bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
                          const AioWaitHooks *hooks)
 {
@@ -409,8 +427,8 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
             hooks->before_wait();
         }
         ret = ctx->fdmon->wait(ctx, &wait, timeout, hooks == NULL);
-        if (ret == -ETIME && timeout != 0) {
-            stat_inc(&ctx->stats.wait_timeouts);
+        if (timeout != 0) {
+            count_wake(ctx, ret);
         }
         if (hooks) {
             hooks->after_wait(ret == -ETIME);

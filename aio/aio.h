@@ -310,7 +310,9 @@ void aio_context_io_end(AioContext *ctx);
 typedef struct AioContextStats {
     uint64_t iterations;      /* aio_poll() / main loop iterations */
     uint64_t waits;           /* times the thread went to sleep */
-    uint64_t wait_timeouts;   /* sleeps that ended by timeout */
+    uint64_t wait_timeouts;   /* sleeps that ended by timeout, */
+    uint64_t wait_notified;   /* ... by aio_notify() (the eventfd), */
+    uint64_t wait_io;         /* ... by a completion or another fd */
     uint64_t notify_writes;   /* eventfd writes by aio_notify() */
     uint64_t poll_successes;  /* busy-poll loops that found work */
     uint64_t poll_time_ns;    /* time spent busy-polling, in all */

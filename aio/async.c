@@ -420,6 +420,8 @@ void aio_context_get_stats(AioContext *ctx, AioContextStats *s)
     s->iterations = atomic_load(&ctx->stats.iterations);
     s->waits = atomic_load(&ctx->stats.waits);
     s->wait_timeouts = atomic_load(&ctx->stats.wait_timeouts);
+    s->wait_notified = atomic_load(&ctx->stats.wait_notified);
+    s->wait_io = atomic_load(&ctx->stats.wait_io);
     s->notify_writes = atomic_load(&ctx->stats.notify_writes);
     s->poll_successes = atomic_load(&ctx->stats.poll_successes);
     s->poll_time_ns = atomic_load(&ctx->stats.poll_time_ns);

@@ -341,6 +341,10 @@ static void print_context_stats(FILE *out, const char *name, AioContext *ctx,
             " notify_writes=%" PRIu64 " sqes=%" PRIu64 "\n",
             cpu_ns / 1e9, st.iterations, st.waits, st.notify_writes,
             st.sqes_queued);
+    /* How the sleeps ended: by timeout is how the 500 ms stall shows. */
+    fprintf(out,
+            "  wakes: timeout=%" PRIu64 " notify=%" PRIu64 " io=%" PRIu64 "\n",
+            st.wait_timeouts, st.wait_notified, st.wait_io);
     if (poll && poll->max_ns) {
         fprintf(out, "  poll_s=%.3f poll_successes=%" PRIu64 "\n",
                 st.poll_time_ns / 1e9, st.poll_successes);

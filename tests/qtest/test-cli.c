@@ -261,6 +261,7 @@ START_TEST(test_stats_report_the_loops)
                   "%s", text);
     ck_assert_msg(strstr(text, "  cpu_s="), "%s", text);
     ck_assert_msg(strstr(text, "  poll_s="), "%s", text);
+    ck_assert_msg(strstr(text, "  wakes: timeout="), "%s", text);
     close(saved);
     close(img_fd);
     close(log_fd);

@@ -839,7 +839,7 @@ static void start_main_loop(MainLoopThread *m, AioFdmonKind fdmon)
  * for the completion. Returns the latency in ns.
  */
 static int64_t vcpu_queue_read(SqeProbe *p, MainLoopThread *m,
-                               uint64_t *timeouts_before)
+                               AioContextStats *before)
 {
     int64_t deadline = clock_ns() + 5 * NS_PER_S;
 
@@ -849,7 +849,7 @@ static int64_t vcpu_queue_read(SqeProbe *p, MainLoopThread *m,
     bql_lock();
     ck_assert_ptr_eq(aio_current_context(), main_loop_context());
     p->stats_ctx = main_loop_context();
-    *timeouts_before = stats_of(main_loop_context()).wait_timeouts;
+    *before = stats_of(main_loop_context());
     p->queued_ns = clock_ns();
     ck_assert_int_eq(aio_add_sqe(prep_read, p, &p->handler), 0);
     bql_unlock();
@@ -868,19 +868,20 @@ START_TEST(test_stall_with_notify_off)
 {
     SqeProbe rd = {.handler.cb = sqe_done, .len = 4096};
     MainLoopThread m = {0};
-    uint64_t timeouts_before;
+    AioContextStats before;
     int64_t latency;
 
     rd.fd = make_pattern_file();
     aio_set_notify_on_sqe(false);
     start_main_loop(&m, AIO_FDMON_IO_URING);
-    latency = vcpu_queue_read(&rd, &m, &timeouts_before);
+    latency = vcpu_queue_read(&rd, &m, &before);
 
     /*
      * Nothing woke the loop: the read was submitted only after the wait
      * timed out, about STALL_CAP_MS after the loop fell asleep.
      */
-    ck_assert_uint_gt(rd.stats_at_done.wait_timeouts, timeouts_before);
+    ck_assert_uint_gt(rd.stats_at_done.wait_timeouts, before.wait_timeouts);
+    ck_assert_uint_eq(rd.stats_at_done.wait_notified, before.wait_notified);
     ck_assert_int_ge(latency, STALL_CAP_MS / 2 * NS_PER_MS);
     main_loop_thread_stop(&m);
     aio_set_notify_on_sqe(true);
@@ -892,16 +893,21 @@ START_TEST(test_stall_fixed_with_notify_on)
 {
     SqeProbe rd = {.handler.cb = sqe_done, .len = 4096};
     MainLoopThread m = {0};
-    uint64_t timeouts_before;
+    AioContextStats before;
     int64_t latency;
 
     rd.fd = make_pattern_file();
     aio_set_notify_on_sqe(true);
     start_main_loop(&m, AIO_FDMON_IO_URING);
-    latency = vcpu_queue_read(&rd, &m, &timeouts_before);
+    latency = vcpu_queue_read(&rd, &m, &before);
 
-    /* Woken at once: no timeout in between, far below the cap. */
-    ck_assert_uint_eq(rd.stats_at_done.wait_timeouts, timeouts_before);
+    /*
+     * Woken at once, by the notifier: no timeout in between, far below the
+     * cap. Then the read's CQE ends a second sleep.
+     */
+    ck_assert_uint_eq(rd.stats_at_done.wait_timeouts, before.wait_timeouts);
+    ck_assert_uint_gt(rd.stats_at_done.wait_notified, before.wait_notified);
+    ck_assert_uint_gt(rd.stats_at_done.wait_io, before.wait_io);
     ck_assert_int_lt(latency, STALL_CAP_MS / 2 * NS_PER_MS);
     main_loop_thread_stop(&m);
     close(rd.fd);
