@@ -150,9 +150,9 @@ struct AioContext {
 
     /* Counters; updated with relaxed atomics since any thread may notify. */
     struct {
-        atomic_ullong iterations, waits, wait_timeouts, wait_notified,
-            wait_io, notify_writes, poll_successes, sqes_queued,
-            cqes_dispatched, poll_time_ns;
+        atomic_ullong iterations, waits, wait_timeouts, wait_notified, wait_io,
+            notify_writes, poll_successes, sqes_queued, cqes_dispatched,
+            poll_time_ns;
     } stats;
 };
 
