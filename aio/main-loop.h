@@ -58,6 +58,18 @@ void main_loop_quit(void); /* any thread */
 void main_loop_set_timeout_ms(int64_t ms);
 int64_t main_loop_get_timeout_ms(void);
 
+/*
+ * The deferred kick (default on). When a big-lock holder wakes the sleeping
+ * main loop (aio_notify() on the main context), the eventfd write waits
+ * until that thread's bql_unlock(): woken at once, the loop would only block
+ * on the lock the notifier still holds, possibly on the notifier's own CPU,
+ * and be woken a second time when it is released. Off, the write happens at
+ * once, as in QEMU; notify-on-SQE on and this off is QEMU's fix alone. A
+ * kick deferred before the switch goes off is still made at bql_unlock().
+ */
+void main_loop_set_defer_kick(bool on);
+bool main_loop_get_defer_kick(void);
+
 /* True while the main loop thread sleeps in its wait (for tests, benches). */
 bool main_loop_sleeping(void);
 
