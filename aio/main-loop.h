@@ -14,7 +14,8 @@
  *
  * An SQE queued by a vCPU thread while the main loop sleeps is seen only at
  * the next prepare. Unless aio_add_sqe() wakes the loop (the notify-on-SQE
- * switch), that is after the cap: the "500 ms slumber" of DESIGN.md.
+ * switch), that is after the cap: the "500 ms slumber" of
+ * docs/event-loop.md.
  */
 #ifndef MINIVMM_AIO_MAIN_LOOP_H
 #define MINIVMM_AIO_MAIN_LOOP_H
