@@ -962,8 +962,9 @@ START_TEST(test_main_loop_runs_bh_from_other_thread)
 END_TEST
 
 /*
- * A big-lock holder's wake-up of the main loop is delivered when it drops the
- * lock: not before (the loop could not run anyway), and not later.
+ * With the deferred kick on (the default), a big-lock holder's wake-up of the
+ * main loop is delivered when it drops the lock: not before (the loop could
+ * not run anyway), and not later.
  */
 START_TEST(test_main_loop_wakeup_deferred_to_bql_unlock)
 {
