@@ -19,14 +19,20 @@
 
 /*
  * The PC's windows: MMIO from the top of RAM (3 GiB) up to the ECAM window
- * (configuration space as MMIO, 1 MiB per bus, for buses 0-255), which
- * sits where many PC chipsets and QEMU's microvm put it. The ECAM is
- * decoded and announced (ACPI MCFG) only with --acpi on; the window is
- * the same either way. Above it, up to the IOAPIC, nothing is mapped.
+ * (configuration space as MMIO, 1 MiB per bus), which sits where many PC
+ * chipsets and QEMU's microvm put it. The ECAM is decoded and announced
+ * (ACPI MCFG) only with --acpi on; the window is the same either way.
+ * Above it, up to the IOAPIC, nothing is mapped.
+ *
+ * It covers bus 0 only, the one bus there is. Linux takes the MCFG's last
+ * bus as the last one worth probing (pcibios_last_bus) and, at boot, reads
+ * the vendor ID of 32 devices on every bus up to it looking for a peer
+ * host bridge: announcing buses 0-255, as q35 does, cost 8160 configuration
+ * reads, 16320 exits, 0.7 s of a nested boot.
  */
 #define PCI_ASSIGN_MMIO_BASE 0xC0000000ULL
 #define PCI_ECAM_BASE        0xE0000000ULL
-#define PCI_ECAM_BUSES       256
+#define PCI_ECAM_BUSES       1
 #define PCI_ECAM_SIZE        ((uint64_t)PCI_ECAM_BUSES << 20)
 #define PCI_ASSIGN_MMIO_SIZE (PCI_ECAM_BASE - PCI_ASSIGN_MMIO_BASE)
 #define PCI_ASSIGN_IO_BASE   0xC000u
