@@ -17,6 +17,7 @@
 #include "aio/main-loop.h"
 #include "devices/virtio-pci-int.h"
 #include "util/compiler.h"
+#include "util/trace.h"
 
 #define TRANSPORT_FEATURES                                                     \
     (1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_INDIRECT_DESC |        \
@@ -124,6 +125,7 @@ static void queue_kick(void *opaque)
      * and no main loop involved.
      */
     (void)eventfd_read(q->notify_fd, &count); /* EAGAIN: polled already */
+    TRACE(VIRTIO_NOTIFY, 0, .a = {q->index}, .s = {q->dev->trace_name});
     queue_run(q);
 }
 
@@ -272,6 +274,7 @@ int virtio_pci_init(VirtioPciDevice *d, const VirtioDeviceInfo *info,
     d->info = info;
     d->ram = p->ram;
     snprintf(d->name, sizeof(d->name), "%s", p->name ? p->name : info->name);
+    d->trace_name = trace_active() ? trace_intern(d->name) : d->name;
     d->host_features = p->features | TRANSPORT_FEATURES;
     d->num_queues = p->num_queues;
     atomic_store(&d->config_vector, VIRTIO_PCI_NO_VECTOR);

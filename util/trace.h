@@ -56,8 +56,9 @@
     X(VIRTQ_POP, "virtq_pop", "queue", "head", "", "", "", "dev", "")          \
     /* DATAPATH 4: the block layer takes a request */                          \
     X(BLK_SUBMIT, "blk_submit", "offset", "bytes", "", "", "", "op", "ctx")    \
-    /* DATAPATH 5: an SQE queued; asleep: the home thread was waiting */       \
-    X(AIO_ADD_SQE, "aio_add_sqe", "asleep", "notified", "", "", "", "ctx", "") \
+    /* DATAPATH 5: an SQE queued. asleep: its home thread was waiting; */      \
+    /* kick: 0 no notify, 1 eventfd written, 2 deferred to bql_unlock() */     \
+    X(AIO_ADD_SQE, "aio_add_sqe", "asleep", "kick", "", "", "", "ctx", "")     \
     /* DATAPATH 5: the event loop goes to sleep (timeout_ns -1: none) */       \
     X(LOOP_SLEEP, "loop_sleep", "timeout_ns", "", "", "", "", "ctx", "")       \
     /* DATAPATH 5: ... and wakes: why ("timeout", "notify", "io") */           \
@@ -133,6 +134,31 @@ static inline void trace_set_current_id(uint64_t id)
 static inline uint64_t trace_current_id(void)
 {
     return trace_cur_id;
+}
+
+/*
+ * A vCPU exit (or a qtest access) begins: a fresh current id, so that what
+ * the exit sets off carries it. 0, and nothing else, while tracing is off.
+ */
+static inline uint64_t trace_begin_exit(void)
+{
+    trace_cur_id = trace_event_mask ? trace_new_id() : 0;
+    return trace_cur_id;
+}
+
+/*
+ * A request is born: it takes the exit's id if the exit has not given it
+ * away yet (the first AHCI command a PxCI write starts), else a fresh one.
+ */
+static inline uint64_t trace_take_id(void)
+{
+    uint64_t id = trace_cur_id;
+
+    if (!trace_event_mask) {
+        return 0;
+    }
+    trace_cur_id = 0;
+    return id ? id : trace_new_id();
 }
 
 /* A copy of @s that lives until trace_finish(), for names that do not. */
