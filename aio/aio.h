@@ -196,7 +196,9 @@ bool aio_poll(AioContext *ctx, bool blocking);
 /*
  * Wake the home thread if it is sleeping in aio_poll(), or make its next
  * wait return at once. Callable from any thread. Writes the context's eventfd
- * only when somebody is (about to be) asleep.
+ * only when somebody is (about to be) asleep; a big-lock holder's write to
+ * the main context waits for its bql_unlock() unless the deferred kick is off
+ * (main_loop_set_defer_kick()).
  */
 void aio_notify(AioContext *ctx);
 

@@ -493,8 +493,14 @@ int aio_context_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep_sqe, void *opaque,
      * THE FIX. The SQE is queued, not submitted: only the home thread
      * submits, just before it sleeps. If we are a vCPU thread holding the big
      * lock, the main loop may already be asleep and would not look at the
-     * ring again until its timeout. Wake it. (No write happens when nobody
-     * sleeps, so this costs an atomic load on the home thread itself.)
+     * ring again until its timeout. Wake it (with the deferred kick, the
+     * eventfd write waits for our bql_unlock(); aio/main-loop.c).
+     *
+     * Where nobody sleeps, as when the thread that runs the loop queues the
+     * SQE itself, no eventfd is written, but the call is not free:
+     * aio_notify() still sets 'notified' with a full fence, and that makes
+     * the loop's next aio_compute_timeout() return 0, so each batch of SQEs
+     * costs one extra pass of the loop that does not sleep.
      */
     if (atomic_load_explicit(&notify_on_sqe, memory_order_relaxed)) {
         kick = notify(ctx);

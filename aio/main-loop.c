@@ -13,6 +13,7 @@ static __thread bool main_loop_kick_deferred;
 
 static AioContext *main_ctx;
 static atomic_llong timeout_cap_ms = MAIN_LOOP_TIMEOUT_MS_DEFAULT;
+static atomic_bool defer_kick = true;
 static atomic_bool quit_requested;
 static atomic_bool sleeping;
 
@@ -40,11 +41,13 @@ void bql_unlock(void)
  * A lock holder woke the sleeping main loop (aio_notify()). The loop can do
  * nothing before it has the lock, and woken now it would only block on it,
  * possibly on this very CPU while we still hold it. So the eventfd write
- * waits until bql_unlock(): one wake-up instead of two.
+ * waits until bql_unlock(): one wake-up instead of two. With the switch
+ * off (main_loop_set_defer_kick()), aio_notify() writes at once.
  */
 bool main_loop_defer_kick(AioContext *ctx)
 {
-    if (ctx != main_ctx || !bql_held) {
+    if (ctx != main_ctx || !bql_held ||
+        !atomic_load_explicit(&defer_kick, memory_order_relaxed)) {
         return false;
     }
     main_loop_kick_deferred = true;
@@ -69,6 +72,16 @@ void main_loop_set_timeout_ms(int64_t ms)
 int64_t main_loop_get_timeout_ms(void)
 {
     return atomic_load(&timeout_cap_ms);
+}
+
+void main_loop_set_defer_kick(bool on)
+{
+    atomic_store(&defer_kick, on);
+}
+
+bool main_loop_get_defer_kick(void)
+{
+    return atomic_load(&defer_kick);
 }
 
 bool main_loop_sleeping(void)

@@ -14,7 +14,8 @@
  *
  * An SQE queued by a vCPU thread while the main loop sleeps is seen only at
  * the next prepare. Unless aio_add_sqe() wakes the loop (the notify-on-SQE
- * switch), that is after the cap: the "500 ms slumber" of DESIGN.md.
+ * switch), that is when the wait times out, at the cap if no timer is
+ * due first: the "500 ms slumber" of docs/event-loop.md.
  */
 #ifndef MINIVMM_AIO_MAIN_LOOP_H
 #define MINIVMM_AIO_MAIN_LOOP_H
@@ -24,7 +25,14 @@
 
 #include "aio/aio.h"
 
-/* QEMU's cap: the main loop never sleeps longer than this by default. */
+/*
+ * The cap on one wait of the main loop: a model of QEMU, not a copy. QEMU's
+ * main loop has no cap; it sleeps until an event or its next timer, and the
+ * 499 ms the stalled requests waited was whichever slow timer happened to be
+ * armed (with none, they waited for the next event of any kind). minivmm
+ * caps the wait instead, by default at 499 ms so that the stall has the
+ * length people know (--main-loop-timeout-ms; -1: no cap).
+ */
 #define MAIN_LOOP_TIMEOUT_MS_DEFAULT 499
 
 typedef struct MainLoopOptions {
@@ -57,6 +65,18 @@ void main_loop_quit(void); /* any thread */
 
 void main_loop_set_timeout_ms(int64_t ms);
 int64_t main_loop_get_timeout_ms(void);
+
+/*
+ * The deferred kick (default on). When a big-lock holder wakes the sleeping
+ * main loop (aio_notify() on the main context), the eventfd write waits
+ * until that thread's bql_unlock(): woken at once, the loop would only block
+ * on the lock the notifier still holds, possibly on the notifier's own CPU,
+ * and be woken a second time when it is released. Off, the write happens at
+ * once, as in QEMU; notify-on-SQE on and this off is QEMU's fix alone. A
+ * kick deferred before the switch goes off is still made at bql_unlock().
+ */
+void main_loop_set_defer_kick(bool on);
+bool main_loop_get_defer_kick(void);
 
 /* True while the main loop thread sleeps in its wait (for tests, benches). */
 bool main_loop_sleeping(void);

@@ -175,9 +175,12 @@ int blk_submit(BlockBackend *blk, BlockRequest *req);
 unsigned blk_in_flight(BlockBackend *blk);
 
 /*
- * Run aio_poll() on the current context until no request is in flight.
- * Requests of other contexts complete on their own threads; the last one
- * wakes us. Never sleeps otherwise.
+ * Run aio_poll() on the current context until no request is in flight. It
+ * sleeps until our own completions arrive or, for requests of other
+ * contexts (they complete on their own threads), until the last one
+ * notifies us. A big-lock holder (a vCPU thread resetting an AHCI port)
+ * thus waits on I/O with the lock held, as QEMU's bdrv_drain() does. It
+ * never sleeps for a set time to look again.
  */
 void blk_drain(BlockBackend *blk);
 

@@ -92,8 +92,9 @@ void ahci_port_slot_idle(AhciPort *p)
 
 /*
  * Requests in flight complete into slots marked orphaned, which only do
- * the bookkeeping. blk_drain() polls the main context on this thread (we
- * hold the big lock), never sleeps.
+ * the bookkeeping. blk_drain() waits for them on this thread with the big
+ * lock held, as QEMU's bdrv_drain() does: it runs aio_poll() on the main
+ * context, which sleeps until their completions arrive.
  */
 void ahci_port_drain(AhciPort *p)
 {

@@ -7,7 +7,7 @@
  * the issued commands right there, on the thread doing the MMIO (a vCPU
  * thread holding the big lock), so their block requests go to the main
  * context: the path that stalls when nothing wakes the main loop (see
- * DESIGN.md). Completions come back on the main loop thread.
+ * docs/event-loop.md). Completions come back on the main loop thread.
  *
  * Everything here runs with the big lock held.
  */

@@ -16,8 +16,10 @@
  * eventfds (see virtio_pci_set_notify_hook()), so no vCPU exit happens at all.
  *
  * Reset (status 0) and destroy quiesce each queue on its own thread: stop
- * watching the eventfd and run that context's loop until the queue's
- * requests are back. Nobody sleeps waiting for I/O.
+ * watching the eventfd and run that context's loop (aio_poll()) until the
+ * queue's requests are back. The caller holds the big lock and waits for
+ * that, so a reset waits on I/O under the big lock, as QEMU's bdrv_drain()
+ * does. There is no sleep loop: the wait ends with the last completion.
  */
 #ifndef MINIVMM_DEVICES_VIRTIO_PCI_H
 #define MINIVMM_DEVICES_VIRTIO_PCI_H

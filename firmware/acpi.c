@@ -556,14 +556,15 @@ static void build_rsdp(AcpiRsdp *r, uint64_t xsdt)
 
 static bool config_ok(const AcpiConfig *c)
 {
-    return c->ncpus >= 1 && c->ncpus <= 255 && c->ioapic_id >= c->ncpus &&
+    return c->ncpus >= 1 && c->ncpus <= 254 && c->ioapic_id >= c->ncpus &&
            c->ioapic_id != MADT_ALL_CPUS && c->gsi_of &&
            c->ecam_base + (c->ecam_last_bus + 1ULL) * ECAM_BUS_SIZE <=
                UINT32_MAX + 1ULL &&
            !(c->ecam_base & (ECAM_BUS_SIZE - 1)) && c->mmio_size &&
            c->mmio_base + (uint64_t)c->mmio_size <= UINT32_MAX + 1ULL &&
-           c->io_size && c->io_base + c->io_size <= 0x10000 &&
-           c->serial_irq < 16;
+           /* The Word Address Space Descriptor's length is 16 bits. */
+           c->io_size && c->io_size <= 0xFFFF &&
+           c->io_base + c->io_size <= 0x10000 && c->serial_irq < 16;
 }
 
 int acpi_build(GuestMemory *gm, const AcpiConfig *cfg, AcpiTable *tables)

@@ -27,7 +27,11 @@
 #define ACPI_MAX_TABLES 6 /* RSDP, XSDT, FADT, MADT, MCFG, DSDT */
 
 typedef struct AcpiConfig {
-    int ncpus;            /* 1..255; APIC IDs 0..ncpus-1 */
+    /*
+     * 1..254; APIC IDs 0..ncpus-1. 255 (0xFF) is the broadcast APIC ID and
+     * the NMI entry's "all processors", and the IOAPIC ID must follow them.
+     */
+    int ncpus;
     uint8_t ioapic_id;    /* as the MP table has it: after the CPUs */
     uint32_t ioapic_addr; /* 0xFEC00000 */
     uint64_t ecam_base;   /* 1 MiB per bus, buses 0..ecam_last_bus */

@@ -12,7 +12,7 @@
 #
 # With /dev/kvm the guest runs on it directly; without, scripts/nested.sh
 # boots a KVM-capable L1 under QEMU TCG and runs the static minivmm there
-# (DESIGN.md "Testing without /dev/kvm").
+# (../shared/DESIGN.md, "Testing without hardware KVM").
 
 KVM_SMOKE := $(BUILD)/tests/nested/kvm-smoke
 

@@ -20,7 +20,7 @@
 # otherwise): clocksource kvm-clock, clockevent lapic-deadline, hres=1, and
 # no WARNING, "ACPI BIOS Error" or "APIC timer disabled" in the guest's
 # kernel log. A failed check fails the demo (exit 1).
-# Compare figures made in the same mode: nested sleeps cost more (DESIGN.md).
+# Compare figures made in the same mode: nested sleeps cost more (../shared/DESIGN.md).
 set -euo pipefail
 export LC_ALL=C
 

@@ -10,12 +10,12 @@
 #
 # The archive is cpio newc, uncompressed: under TCG the kernel unpacks it
 # faster than it gunzips a smaller one. The module load order starts from
-# DESIGN.md's list and is checked against the kernel's modules.dep: a
+# ../shared/DESIGN.md's list and is checked against the kernel's modules.dep: a
 # missing dependency is inserted before its first user, a built-in module
 # is dropped. /etc/modules in the archive holds the result, one name a line.
 set -euo pipefail
 
-# DESIGN.md "Facts about the nested rig": the order known to work.
+# ../shared/DESIGN.md "Facts about the nested rig": the order known to work.
 MODULES="scsi_common scsi_mod libata libahci ahci crct10dif_common crc-t10dif
 crc64 crc64-rocksoft t10-pi sd_mod virtio_ring virtio virtio_pci_legacy_dev
 virtio_pci_modern_dev virtio_pci virtio_blk"

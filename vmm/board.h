@@ -90,7 +90,11 @@ int machine_create(Machine *m, const MachineConfig *cfg,
  */
 void machine_request_exit(void *opaque, int status);
 
-/* Drain all I/O, flush the disks, destroy devices, stop IOThreads. */
+/*
+ * Tear the machine down: the devices drain their requests and go, the disks
+ * close, the IOThreads stop. Nothing is flushed here: at the end of a run,
+ * machine_finish() (vmm/main.c) flushes the disks before calling this.
+ */
 void machine_destroy(Machine *m);
 
 void machine_print_stats(Machine *m, FILE *out);

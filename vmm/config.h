@@ -47,6 +47,7 @@ typedef struct MachineConfig {
     char *serial;                  /* "stdio", "file:PATH" or "none" */
     AioFdmonKind fdmon;
     bool notify_on_sqe;
+    bool main_loop_defer_kick;
     int64_t main_loop_timeout_ms;
     bool stats;
     char *dump_dtb;

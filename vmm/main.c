@@ -294,6 +294,7 @@ int main(int argc, char **argv)
     }
     signals_block(&set);
     aio_set_notify_on_sqe(cfg.notify_on_sqe);
+    main_loop_set_defer_kick(cfg.main_loop_defer_kick);
     ml_opts = (MainLoopOptions){.fdmon = cfg.fdmon,
                                 .timeout_ms = cfg.main_loop_timeout_ms,
                                 .uring_flags = cfg.main_uring_flags};

@@ -114,6 +114,12 @@ static void usage(FILE *out)
         "  --aio-notify-on-sqe on|off wake the main loop when a vCPU queues an\n"
         "                             io_uring request (default on; off shows\n"
         "                             the 500 ms stall)\n"
+        "  --main-loop-defer-kick on|off\n"
+        "                             on: a big-lock holder (a vCPU) that\n"
+        "                             wakes the main loop writes its eventfd\n"
+        "                             only when it drops the lock, which the\n"
+        "                             loop needs first (default on); off: at\n"
+        "                             once, as QEMU does\n"
         "  --main-loop-timeout-ms N   longest main-loop sleep (default %d;\n"
         "                             -1: no cap)\n"
         "  --main-loop-uring-flags L  io_uring setup flags of the main loop's\n"
@@ -438,6 +444,7 @@ enum {
     OPT_MAIN_URING_FLAGS,
     OPT_EVENT_LOOP,
     OPT_NOTIFY_ON_SQE,
+    OPT_DEFER_KICK,
     OPT_MAIN_LOOP_TIMEOUT,
     OPT_STATS,
     OPT_SERIAL,
@@ -467,6 +474,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
          OPT_MAIN_URING_FLAGS},
         {"event-loop", required_argument, NULL, OPT_EVENT_LOOP},
         {"aio-notify-on-sqe", required_argument, NULL, OPT_NOTIFY_ON_SQE},
+        {"main-loop-defer-kick", required_argument, NULL, OPT_DEFER_KICK},
         {"main-loop-timeout-ms", required_argument, NULL,
          OPT_MAIN_LOOP_TIMEOUT},
         {"stats", no_argument, NULL, OPT_STATS},
@@ -493,6 +501,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         .cpus = 1,
         .fdmon = AIO_FDMON_AUTO,
         .notify_on_sqe = true,
+        .main_loop_defer_kick = true,
         .main_loop_timeout_ms = MAIN_LOOP_TIMEOUT_MS_DEFAULT,
         .auto_console = true,
         .iothread_poll = {.max_ns = AIO_POLL_MAX_NS_DEFAULT,
@@ -596,6 +605,14 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
                             optarg);
             }
             cfg->notify_on_sqe = !strcmp(optarg, "on");
+            break;
+        case OPT_DEFER_KICK:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                return fail("--main-loop-defer-kick expects on or off, not "
+                            "'%s'",
+                            optarg);
+            }
+            cfg->main_loop_defer_kick = !strcmp(optarg, "on");
             break;
         case OPT_MAIN_LOOP_TIMEOUT:
             if (parse_long("--main-loop-timeout-ms", optarg, -1, 3600000, &n)) {

@@ -4,11 +4,15 @@
  *
  * iotest (tests/bench/iotest.c) runs through the qtest socket, with the
  * test drivers of tests/qos playing the guest: NCQ reads through AHCI, and
- * reads through virtio-blk. Five machines, one after another:
+ * reads through virtio-blk. Six machines, one after another:
  *
  *   ahci_off     minivmm, AHCI, --aio-notify-on-sqe=off: every batch waits
  *                for the main loop's 499 ms timeout
- *   ahci_on      minivmm, AHCI, the fix on (the default)
+ *   ahci_on      minivmm, AHCI, the fix on (the default), with the deferred
+ *                kick (the vCPU's wake-up of the main loop waits for its
+ *                bql_unlock())
+ *   ahci_nodefer minivmm, AHCI, the fix on, --main-loop-defer-kick=off:
+ *                QEMU's fix alone
  *   virtio       minivmm, virtio-blk on an IOThread
  *   qemu_ahci    QEMU 7.2, q35's AHCI
  *   qemu_virtio  QEMU 7.2, virtio-blk-pci on an IOThread
@@ -264,31 +268,49 @@ static bool make_image(const char *path, uint64_t size)
     return true;
 }
 
+enum {
+    RUN_AHCI_OFF,
+    RUN_AHCI_ON,
+    RUN_AHCI_NODEFER,
+    RUN_VIRTIO,
+    RUN_QEMU_AHCI,
+    RUN_QEMU_VIRTIO,
+    NRUNS
+};
+
 int main(int argc, char **argv)
 {
-    Run runs[] = {
-        {.name = "ahci_off",
-         .target = QTEST_MINIVMM,
-         .args = "--aio-notify-on-sqe=off --disk sata:%s,cache=none"},
-        {.name = "ahci_on",
-         .target = QTEST_MINIVMM,
-         .args = "--disk sata:%s,cache=none"},
-        {.name = "virtio",
-         .target = QTEST_MINIVMM,
-         .virtio = true,
-         .args = "--iothreads 1 --disk virtio:%s,iothread=0,cache=none"},
-        {.name = "qemu_ahci",
-         .target = QTEST_QEMU,
-         .args = "-drive if=none,id=d0,file=%s,format=raw,cache=none,"
-                 "aio=io_uring -device ide-hd,drive=d0,bus=ide.0"},
-        {.name = "qemu_virtio",
-         .target = QTEST_QEMU,
-         .virtio = true,
-         .args = "-object iothread,id=io0 -drive if=none,id=d0,file=%s,"
-                 "format=raw,cache=none,aio=io_uring -device virtio-blk-pci,"
-                 "drive=d0,iothread=io0,disable-legacy=on"},
+    Run runs[NRUNS] = {
+        [RUN_AHCI_OFF] = {.name = "ahci_off",
+                          .target = QTEST_MINIVMM,
+                          .args = "--aio-notify-on-sqe=off "
+                                  "--disk sata:%s,cache=none"},
+        [RUN_AHCI_ON] = {.name = "ahci_on",
+                         .target = QTEST_MINIVMM,
+                         .args = "--disk sata:%s,cache=none"},
+        [RUN_AHCI_NODEFER] = {.name = "ahci_nodefer",
+                              .target = QTEST_MINIVMM,
+                              .args = "--main-loop-defer-kick=off "
+                                      "--disk sata:%s,cache=none"},
+        [RUN_VIRTIO] = {.name = "virtio",
+                        .target = QTEST_MINIVMM,
+                        .virtio = true,
+                        .args = "--iothreads 1 "
+                                "--disk virtio:%s,iothread=0,cache=none"},
+        [RUN_QEMU_AHCI] = {.name = "qemu_ahci",
+                           .target = QTEST_QEMU,
+                           .args = "-drive if=none,id=d0,file=%s,format=raw,"
+                                   "cache=none,aio=io_uring "
+                                   "-device ide-hd,drive=d0,bus=ide.0"},
+        [RUN_QEMU_VIRTIO] = {.name = "qemu_virtio",
+                             .target = QTEST_QEMU,
+                             .virtio = true,
+                             .args = "-object iothread,id=io0 "
+                                     "-drive if=none,id=d0,file=%s,"
+                                     "format=raw,cache=none,aio=io_uring "
+                                     "-device virtio-blk-pci,drive=d0,"
+                                     "iothread=io0,disable-legacy=on"},
     };
-    enum { NRUNS = sizeof(runs) / sizeof(runs[0]) };
     IotestParams p = IOTEST_DEFAULTS;
     const char *image = "/var/tmp/minivmm-bench-repro.img";
     double slept[NRUNS], floor_s;
@@ -326,10 +348,15 @@ int main(int argc, char **argv)
     qsort(slept, NRUNS, sizeof(double), cmp_double);
     floor_s = slept[NRUNS / 2];
 
-    double off = runs[0].result.seconds, on = runs[1].result.seconds;
-    double vio = runs[2].result.seconds, q_ahci = runs[3].result.seconds;
-    double q_vio = runs[4].result.seconds;
+    double off = runs[RUN_AHCI_OFF].result.seconds;
+    double on = runs[RUN_AHCI_ON].result.seconds;
+    double nodefer = runs[RUN_AHCI_NODEFER].result.seconds;
+    double vio = runs[RUN_VIRTIO].result.seconds;
+    double q_ahci = runs[RUN_QEMU_AHCI].result.seconds;
+    double q_vio = runs[RUN_QEMU_VIRTIO].result.seconds;
     printf("  ahci_off / ahci_on      = %6.1f  (goal >= 10)\n", off / on);
+    printf("  ahci_nodefer / ahci_on  = %6.3f  (QEMU's fix alone / ours)\n",
+           nodefer / on);
     printf("  ahci_on / floor         = %6.3f  (goal <= 1.10)\n", on / floor_s);
     printf("  virtio / floor          = %6.3f  (goal <= 1.10)\n",
            vio / floor_s);
@@ -338,5 +365,8 @@ int main(int argc, char **argv)
     printf("repro-qtest: ahci_off_s=%.2f ahci_on_s=%.2f virtio_s=%.2f "
            "floor_s=%.2f qemu_ahci_s=%.2f qemu_virtio_s=%.2f\n",
            off, on, vio, floor_s, q_ahci, q_vio);
+    printf("repro-qtest-defer: ahci_on_s=%.2f ahci_nodefer_s=%.2f "
+           "nodefer_over_on=%.3f\n",
+           on, nodefer, nodefer / on);
     return 0;
 }

@@ -90,6 +90,7 @@ START_TEST(test_help_and_version)
     ck_assert_int_eq(r.status, 0);
     ck_assert(strstr(r.out, "--disk sata:PATH"));
     ck_assert(strstr(r.out, "--aio-notify-on-sqe"));
+    ck_assert(strstr(r.out, "--main-loop-defer-kick on|off"));
     /* The exit statuses, the console keys and the options that set them. */
     ck_assert(strstr(r.out, "Exit status: 0 the guest powered off"));
     ck_assert(strstr(r.out, "65..127"));
@@ -158,6 +159,8 @@ START_TEST(test_usage_errors)
          "iothread=0"},
         {{"--disk", "virtio:/x,flavour"}, "flavour"},
         {{"--aio-notify-on-sqe", "maybe"}, "on or off"},
+        {{"--main-loop-defer-kick", "maybe"},
+         "--main-loop-defer-kick expects on or off, not 'maybe'"},
         {{"--main-loop-timeout-ms", "0"}, "at least 1"},
         {{"--iothreads", "99"}, "--iothreads"},
         {{"stray"}, "stray"},

@@ -246,8 +246,7 @@ END_TEST
  * ----------------------------------------------------------------------------
  */
 
-/* Where the ECAM window puts (bus 0, @devfn, @offset): PCI Express 4.0, 7.2.2.
- */
+/* Where ECAM puts (bus 0, @devfn, @offset): PCI Express 4.0, 7.2.2. */
 static uint64_t ecam_addr(uint8_t devfn, uint16_t offset)
 {
     return PCI_ECAM_BASE + ((uint64_t)devfn << 12) + offset;

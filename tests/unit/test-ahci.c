@@ -4,7 +4,7 @@
  * value and write semantics, IDENTIFY, data integrity with READ/WRITE DMA
  * (EXT) and NCQ with 32 tags in flight, FLUSH, SET FEATURES, READ NATIVE
  * MAX, resets, interrupts, two disks and two controllers, and the stall of
- * DESIGN.md reproduced through the device. Hostile input is in
+ * docs/event-loop.md reproduced through the device. Hostile input is in
  * test-ahci-bad.c.
  *
  * Images live in $MINIVMM_TEST_DIR or /var/tmp.

@@ -889,7 +889,12 @@ START_TEST(test_stall_with_notify_off)
 }
 END_TEST
 
-START_TEST(test_stall_fixed_with_notify_on)
+/*
+ * The fix, with the deferred kick on (the eventfd write waits for the vCPU's
+ * bql_unlock()) or off (written at once, inside aio_add_sqe(): QEMU's fix
+ * alone). Either way the loop is woken, not timed out.
+ */
+static void check_stall_fixed(bool defer_kick)
 {
     SqeProbe rd = {.handler.cb = sqe_done, .len = 4096};
     MainLoopThread m = {0};
@@ -898,6 +903,7 @@ START_TEST(test_stall_fixed_with_notify_on)
 
     rd.fd = make_pattern_file();
     aio_set_notify_on_sqe(true);
+    main_loop_set_defer_kick(defer_kick);
     start_main_loop(&m, AIO_FDMON_IO_URING);
     latency = vcpu_queue_read(&rd, &m, &before);
 
@@ -910,7 +916,19 @@ START_TEST(test_stall_fixed_with_notify_on)
     ck_assert_uint_gt(rd.stats_at_done.wait_io, before.wait_io);
     ck_assert_int_lt(latency, STALL_CAP_MS / 2 * NS_PER_MS);
     main_loop_thread_stop(&m);
+    main_loop_set_defer_kick(true);
     close(rd.fd);
+}
+
+START_TEST(test_stall_fixed_with_notify_on)
+{
+    check_stall_fixed(true);
+}
+END_TEST
+
+START_TEST(test_stall_fixed_with_notify_on_defer_off)
+{
+    check_stall_fixed(false);
 }
 END_TEST
 
@@ -944,8 +962,9 @@ START_TEST(test_main_loop_runs_bh_from_other_thread)
 END_TEST
 
 /*
- * A big-lock holder's wake-up of the main loop is delivered when it drops the
- * lock: not before (the loop could not run anyway), and not later.
+ * With the deferred kick on (the default), a big-lock holder's wake-up of the
+ * main loop is delivered when it drops the lock: not before (the loop could
+ * not run anyway), and not later.
  */
 START_TEST(test_main_loop_wakeup_deferred_to_bql_unlock)
 {
@@ -981,6 +1000,87 @@ START_TEST(test_main_loop_wakeup_deferred_to_bql_unlock)
     ck_assert_uint_le(stats_of(main_loop_context()).wait_timeouts,
                       timeouts_before + 1);
     main_loop_thread_stop(&m);
+}
+END_TEST
+
+/*
+ * The deferred kick, switched on and off. A big-lock holder calls
+ * aio_notify() on the sleeping main loop, as a vCPU thread does through
+ * aio_add_sqe() or a BH. The loop runs without a cap, so that only the
+ * eventfd write can end its sleep.
+ */
+static void start_uncapped_main_loop(MainLoopThread *m, AioFdmonKind fdmon)
+{
+    MainLoopOptions opts = {.fdmon = fdmon, .timeout_ms = -1};
+
+    main_loop_thread_start(m, &opts);
+    while (!main_loop_sleeping()) {
+        usleep(100);
+    }
+}
+
+/* Wait until a sleep of the main loop ends by a notify; fail after 5 s. */
+static void wait_main_loop_notified(const AioContextStats *before)
+{
+    int64_t deadline = clock_ns() + 5 * NS_PER_S;
+
+    while (stats_of(main_loop_context()).wait_notified ==
+           before->wait_notified) {
+        ck_assert_msg(clock_ns() < deadline, "the main loop never woke");
+        usleep(100);
+    }
+}
+
+START_TEST(test_main_loop_notify_deferred_with_defer_on)
+{
+    MainLoopThread m = {0};
+    AioContextStats before, held;
+
+    main_loop_set_defer_kick(true);
+    start_uncapped_main_loop(&m, backends[_i]);
+    bql_lock();
+    before = stats_of(main_loop_context());
+    aio_notify(main_loop_context());
+    usleep(20000); /* time for a loop woken too early to show it */
+    held = stats_of(main_loop_context());
+    ck_assert_uint_eq(held.notify_writes, before.notify_writes);
+    ck_assert_uint_eq(held.wait_notified, before.wait_notified);
+    bql_unlock();
+
+    /* The write is made by bql_unlock() itself, and it wakes the loop. */
+    ck_assert_uint_eq(stats_of(main_loop_context()).notify_writes,
+                      before.notify_writes + 1);
+    wait_main_loop_notified(&before);
+    main_loop_thread_stop(&m);
+}
+END_TEST
+
+START_TEST(test_main_loop_notify_at_once_with_defer_off)
+{
+    MainLoopThread m = {0};
+    AioContextStats before;
+
+    main_loop_set_defer_kick(false);
+    start_uncapped_main_loop(&m, backends[_i]);
+    bql_lock();
+    before = stats_of(main_loop_context());
+    aio_notify(main_loop_context());
+    ck_assert_uint_eq(stats_of(main_loop_context()).notify_writes,
+                      before.notify_writes + 1);
+    /*
+     * The loop wakes while we still hold the lock, and can only wait for it:
+     * it counts as sleeping until it has the lock. This wake-up is the one
+     * the deferred kick saves.
+     */
+    wait_main_loop_notified(&before);
+    ck_assert(main_loop_sleeping());
+    bql_unlock();
+
+    /* Nothing was left for bql_unlock() to write. */
+    ck_assert_uint_eq(stats_of(main_loop_context()).notify_writes,
+                      before.notify_writes + 1);
+    main_loop_thread_stop(&m);
+    main_loop_set_defer_kick(true);
 }
 END_TEST
 
@@ -1085,9 +1185,12 @@ Suite *aio_suite(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, test_stall_with_notify_off);
     tcase_add_test(tc, test_stall_fixed_with_notify_on);
+    tcase_add_test(tc, test_stall_fixed_with_notify_on_defer_off);
     tcase_add_loop_test(tc, test_main_loop_runs_bh_from_other_thread, 0, 2);
     tcase_add_loop_test(tc, test_main_loop_timer_armed_by_lock_holder, 0, 2);
     tcase_add_loop_test(tc, test_main_loop_wakeup_deferred_to_bql_unlock, 0, 2);
+    tcase_add_loop_test(tc, test_main_loop_notify_deferred_with_defer_on, 0, 2);
+    tcase_add_loop_test(tc, test_main_loop_notify_at_once_with_defer_off, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
