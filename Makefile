@@ -75,6 +75,7 @@ UNIT_BIN  := $(BUILD)/tests/unit-tests
 QTEST_SRCS := tests/qtest/main.c tests/qtest/libqtest.c \
               tests/qtest/test-protocol.c tests/qtest/test-cli.c \
               tests/qtest/test-console.c tests/qtest/test-devices.c \
+              tests/qtest/test-trace.c \
               tests/qos/qos.c tests/qos/pci.c tests/qos/ahci.c \
               tests/qos/virtio.c tests/qos/virtio-blk.c
 QTEST_BIN  := $(BUILD)/tests/qtest-tests
