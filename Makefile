@@ -28,7 +28,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
 # ---- Sources, layer by layer (see DESIGN.md) -------------------------------
-UTIL_SRCS := util/log.c util/base64.c
+UTIL_SRCS := util/log.c util/base64.c util/trace.c util/trace-json.c
 AIO_SRCS  := aio/async.c aio/timer.c aio/aio-posix.c aio/fdmon-io_uring.c \
              aio/fdmon-poll.c aio/main-loop.c aio/iothread.c \
              aio/uring-flags.c
