@@ -13,5 +13,6 @@ Suite *uring_flags_suite(void);
 Suite *boot_suite(void);
 Suite *fdt_suite(void);
 Suite *cpuid_suite(void);
+Suite *trace_suite(void);
 
 #endif
