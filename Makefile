@@ -125,6 +125,7 @@ CK_ENV := CK_TIMEOUT_MULTIPLIER=$(if $(filter 1,$(SANITIZE)),4,1)
 
 check: $(UNIT_BIN) $(QTEST_BIN) $(BUILD)/minivmm
 	$(CK_ENV) $(UNIT_BIN)
+	tests/scripts/trace-report-test.sh
 	$(CK_ENV) MINIVMM=$(BUILD)/minivmm $(QTEST_BIN)
 	$(MAKE) --no-print-directory check-uring-flags
 
