@@ -37,8 +37,9 @@
 /*
  * The events: X(NAME, "json name", "arg0", .. "arg4", "str0", "str1").
  * An empty name ("") marks an unused argument. Numeric arguments go to the
- * JSON as numbers, strings (which must outlive the trace: literals, or
- * trace_intern()) as strings; every event also gets "req": its id.
+ * JSON as numbers (signed 64-bit, so that -1 or a -errno reads as one),
+ * strings (which must outlive the trace: literals, or trace_intern()) as
+ * strings, a NULL string not at all; every event also gets "req": its id.
  */
 #define TRACE_EVENTS(X)                                                        \
     /* DATAPATH 1: a vCPU exit. kind: 0 MMIO, 1 PIO; write: 0/1 */             \
@@ -90,7 +91,10 @@ typedef struct TraceArgs {
     const char *s[TRACE_MAX_STRS];
 } TraceArgs;
 
-/* Bit n set: event n is on. Written once, before any thread emits. */
+/*
+ * Bit n set: event n is on. Set by trace_start() before any thread emits,
+ * cleared by trace_finish() after they have all stopped.
+ */
 extern uint64_t trace_event_mask;
 
 #define TRACE_ON(ev) __builtin_expect(!!(trace_event_mask & (1ULL << (ev))), 0)
@@ -104,6 +108,11 @@ extern uint64_t trace_event_mask;
 
 void trace_emit(TraceEvent ev, uint64_t id, TraceArgs args);
 
+/* Records per thread's ring (size=N), the newest kept. */
+#define TRACE_SIZE_DEFAULT 262144
+#define TRACE_SIZE_MIN     1024
+#define TRACE_SIZE_MAX     (16 * 1024 * 1024)
+
 /*
  * Parse "FILE[,events=GLOB][,size=N]" (GLOB: shell patterns on the JSON
  * names, ':'-separated, e.g. "ahci_*:blk_*"; N: records per thread, 1024 or
@@ -112,7 +121,10 @@ void trace_emit(TraceEvent ev, uint64_t id, TraceArgs args);
  */
 int trace_start(const char *spec, char *err, size_t errlen);
 
-/* Write FILE (if tracing) and free the buffers: at exit, threads stopped. */
+/*
+ * Write FILE (if tracing) and free the buffers: at exit, threads stopped.
+ * Returns 0, or -errno after logging one line if FILE could not be written.
+ */
 int trace_finish(void);
 
 bool trace_active(void);
