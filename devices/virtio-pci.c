@@ -68,7 +68,12 @@ static void raise_irq(VirtioPciDevice *d, uint16_t vector, uint8_t isr_bit)
     if (bql_locked()) {
         pci_set_intx(&d->pci, 1);
     } else {
-        /* pci_set_intx() needs the big lock, which IOThreads never take. */
+        /*
+         * pci_set_intx() needs the big lock, which IOThreads never take.
+         * The trace shows the request's interrupt here, where it is asked
+         * for: the BH that raises the line serves every request since.
+         */
+        TRACE(IRQ, trace_current_id(), .a = {0, 1}, .s = {"intx-bh"});
         aio_bh_schedule(d->intx_bh);
     }
 }

@@ -74,7 +74,8 @@
     X(AHCI_DONE, "ahci_done", "port", "slot", "status", "", "", "fis", "")     \
     X(VIRTIO_DONE, "virtio_done", "queue", "head", "status", "len", "", "dev", \
       "")                                                                      \
-    /* DATAPATH 7: an interrupt (how: "irqfd", "msi-ioctl", "intx", "ram") */  \
+    /* DATAPATH 7: an interrupt ("irqfd", "msi-ioctl", "intx", "intx-bh",      \
+     * "ram") */                                                               \
     X(IRQ, "irq", "vector", "level", "", "", "", "how", "")
 
 #define TRACE_ENUM(name, ...) TRACE_##name,
