@@ -29,7 +29,7 @@ CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
 # ---- Sources, layer by layer (README.md, "Where things are") ---------------
-UTIL_SRCS := util/log.c util/base64.c
+UTIL_SRCS := util/log.c util/base64.c util/trace.c util/trace-json.c
 AIO_SRCS  := aio/async.c aio/timer.c aio/aio-posix.c aio/fdmon-io_uring.c \
              aio/fdmon-poll.c aio/main-loop.c aio/iothread.c \
              aio/uring-flags.c
@@ -68,6 +68,7 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/vblk-machine.c tests/unit/test-uring-flags.c \
              tests/unit/test-boot.c tests/unit/test-fdt.c \
              tests/unit/test-cpuid.c tests/unit/test-acpi.c \
+             tests/unit/test-trace.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
@@ -75,6 +76,7 @@ UNIT_BIN  := $(BUILD)/tests/unit-tests
 QTEST_SRCS := tests/qtest/main.c tests/qtest/libqtest.c \
               tests/qtest/test-protocol.c tests/qtest/test-cli.c \
               tests/qtest/test-console.c tests/qtest/test-devices.c \
+              tests/qtest/test-trace.c \
               tests/qos/qos.c tests/qos/pci.c tests/qos/ahci.c \
               tests/qos/virtio.c tests/qos/virtio-blk.c
 QTEST_BIN  := $(BUILD)/tests/qtest-tests
@@ -126,6 +128,7 @@ CK_ENV := CK_TIMEOUT_MULTIPLIER=$(if $(filter 1,$(SANITIZE)),4,1)
 
 check: $(UNIT_BIN) $(QTEST_BIN) $(BUILD)/minivmm
 	$(CK_ENV) $(UNIT_BIN)
+	tests/scripts/trace-report-test.sh
 	$(CK_ENV) MINIVMM=$(BUILD)/minivmm $(QTEST_BIN)
 	$(MAKE) --no-print-directory check-uring-flags
 	$(MAKE) --no-print-directory check-acpi

@@ -108,6 +108,7 @@ typedef enum AioWaitKind {
 
 struct AioContext {
     char name[32];
+    const char *trace_name; /* the name, as long as a trace lives */
     const FDMonOps *fdmon;
 
     /* fd handlers; touched on the home thread only. */
@@ -155,6 +156,13 @@ struct AioContext {
             poll_time_ns;
     } stats;
 };
+
+/* What aio_notify() did (async.c); the trace records it per SQE. */
+typedef enum AioKick {
+    AIO_KICK_NONE,     /* the home thread was not waiting */
+    AIO_KICK_WRITTEN,  /* the eventfd was written */
+    AIO_KICK_DEFERRED, /* the main loop's eventfd, at bql_unlock() */
+} AioKick;
 
 /* aio-posix.c */
 void aio_free_deleted_handlers(AioContext *ctx);

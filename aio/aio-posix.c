@@ -17,6 +17,7 @@
 
 #include "aio/aio-internal.h"
 #include "util/clock.h"
+#include "util/trace.h"
 
 /* ---- fd handlers
  * --------------------------------------------------------------- */
@@ -158,7 +159,12 @@ static bool dispatch_ready(AioContext *ctx, AioReady *ready)
     while ((cqe_handler = STAILQ_FIRST(&ready->cqes))) {
         STAILQ_REMOVE_HEAD(&ready->cqes, ready);
         stat_inc(&ctx->stats.cqes_dispatched);
+        TRACE(CQE_DISPATCH, cqe_handler->trace_id,
+              .a = {(uint64_t)(int64_t)cqe_handler->cqe.res},
+              .s = {ctx->trace_name});
+        trace_set_current_id(cqe_handler->trace_id);
         cqe_handler->cb(cqe_handler);
+        trace_set_current_id(0);
         progress = true;
     }
     while ((node = LIST_FIRST(&ready->nodes))) {
@@ -349,15 +355,21 @@ static int64_t min_timeout(int64_t a, int64_t b)
  * aio_notify_accept() clears it; a notify that raced with a completion
  * counts as the notify.
  */
-static void count_wake(AioContext *ctx, int wait_ret)
+static void count_wake(AioContext *ctx, int wait_ret, int64_t slept_ns)
 {
+    const char *why;
+
     if (wait_ret == -ETIME) {
         stat_inc(&ctx->stats.wait_timeouts);
+        why = "timeout";
     } else if (atomic_load_explicit(&ctx->notified, memory_order_relaxed)) {
         stat_inc(&ctx->stats.wait_notified);
+        why = "notify";
     } else {
         stat_inc(&ctx->stats.wait_io);
+        why = "io";
     }
+    TRACE(LOOP_WAKE, 0, .a = {slept_ns}, .s = {ctx->trace_name, why});
 }
 
 bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
@@ -418,17 +430,24 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
     }
 
     if (timeout != 0 || ctx->fdmon->need_wait(ctx)) {
+        int64_t slept_from = 0;
         int ret;
 
         if (timeout != 0) {
             stat_inc(&ctx->stats.waits);
+            if (TRACE_ON(TRACE_LOOP_SLEEP) || TRACE_ON(TRACE_LOOP_WAKE)) {
+                slept_from = clock_ns();
+                TRACE(LOOP_SLEEP, 0, .a = {(uint64_t)timeout},
+                      .s = {ctx->trace_name});
+            }
         }
         if (hooks) {
             hooks->before_wait();
         }
+        /* DATAPATH 5: the sleep; the main loop's, without the big lock. */
         ret = ctx->fdmon->wait(ctx, &wait, timeout, hooks == NULL);
         if (timeout != 0) {
-            count_wake(ctx, ret);
+            count_wake(ctx, ret, slept_from ? clock_ns() - slept_from : 0);
         }
         if (hooks) {
             hooks->after_wait(ret == -ETIME);

@@ -159,6 +159,8 @@ void aio_context_free(AioContext *ctx);
 /* "io_uring" or "poll": which fd monitor the context ended up with. */
 const char *aio_context_fdmon_name(AioContext *ctx);
 const char *aio_context_name(AioContext *ctx);
+/* The same, in a copy that outlives @ctx while a trace is on (util/trace.h). */
+const char *aio_context_trace_name(AioContext *ctx);
 bool aio_context_has_io_uring(AioContext *ctx);
 /* The IORING_SETUP_* flags the ring was set up with (0 without io_uring). */
 unsigned aio_context_uring_flags(AioContext *ctx);
@@ -268,6 +270,7 @@ typedef void CqeHandlerFunc(CqeHandler *handler);
  */
 struct CqeHandler {
     CqeHandlerFunc *cb;
+    uint64_t trace_id;              /* the request's id in a trace, or 0 */
     struct io_uring_cqe cqe;        /* filled in before cb runs */
     STAILQ_ENTRY(CqeHandler) ready; /* private to aio */
 };

@@ -11,6 +11,7 @@
 #include "aio/aio-internal.h"
 #include "aio/main-loop.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 /* ---- The current context --------------------------------------------------
  */
@@ -41,7 +42,12 @@ bool aio_context_in_home_thread(AioContext *ctx)
 /* ---- aio_notify()
  * ------------------------------------------------------------ */
 
-void aio_notify(AioContext *ctx)
+/*
+ * aio_notify(), saying what it did: AIO_KICK_NONE (nobody was asleep),
+ * AIO_KICK_WRITTEN (the eventfd was written) or AIO_KICK_DEFERRED (to
+ * bql_unlock(), aio/main-loop.c).
+ */
+static AioKick notify(AioContext *ctx)
 {
     /*
      * Publish the work (a BH, a queued SQE) before 'notified'; the sleeper
@@ -56,10 +62,19 @@ void aio_notify(AioContext *ctx)
      * least one of us sees the other's store: no wake-up is lost.
      */
     atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&ctx->notify_me, memory_order_relaxed) &&
-        !main_loop_defer_kick(ctx)) {
-        aio_context_kick(ctx);
+    if (!atomic_load_explicit(&ctx->notify_me, memory_order_relaxed)) {
+        return AIO_KICK_NONE;
     }
+    if (main_loop_defer_kick(ctx)) {
+        return AIO_KICK_DEFERRED;
+    }
+    aio_context_kick(ctx);
+    return AIO_KICK_WRITTEN;
+}
+
+void aio_notify(AioContext *ctx)
+{
+    notify(ctx);
 }
 
 /* Wake a sleeping home thread: the eventfd it watches becomes readable. */
@@ -326,6 +341,7 @@ AioContext *aio_context_new(const AioContextOptions *opts)
     }
     snprintf(ctx->name, sizeof(ctx->name), "%s",
              opts->name ? opts->name : "aio");
+    ctx->trace_name = trace_active() ? trace_intern(ctx->name) : ctx->name;
     LIST_INIT(&ctx->handlers);
     LIST_INIT(&ctx->deleted_handlers);
     aio_timers_init(ctx);
@@ -395,6 +411,11 @@ const char *aio_context_name(AioContext *ctx)
     return ctx->name;
 }
 
+const char *aio_context_trace_name(AioContext *ctx)
+{
+    return ctx->trace_name;
+}
+
 bool aio_context_has_io_uring(AioContext *ctx)
 {
     return ctx->fdmon == &fdmon_io_uring_ops;
@@ -449,6 +470,8 @@ bool aio_get_notify_on_sqe(void)
 int aio_context_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep_sqe, void *opaque,
                         CqeHandler *handler)
 {
+    AioKick kick = AIO_KICK_NONE;
+    bool asleep;
     int ret;
 
     if (!ctx->fdmon->add_sqe) {
@@ -459,6 +482,12 @@ int aio_context_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep_sqe, void *opaque,
         return ret;
     }
     stat_inc(&ctx->stats.sqes_queued);
+    /*
+     * Asleep: the home thread is in its wait, or about to be (notify_me is
+     * raised from the start of a blocking aio_poll() until it wakes; only a
+     * big-lock holder can queue meanwhile, and only on the main context).
+     */
+    asleep = atomic_load_explicit(&ctx->notify_me, memory_order_relaxed) != 0;
 
     /*
      * THE FIX. The SQE is queued, not submitted: only the home thread
@@ -474,8 +503,10 @@ int aio_context_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep_sqe, void *opaque,
      * costs one extra pass of the loop that does not sleep.
      */
     if (atomic_load_explicit(&notify_on_sqe, memory_order_relaxed)) {
-        aio_notify(ctx);
+        kick = notify(ctx);
     }
+    TRACE(AIO_ADD_SQE, handler->trace_id, .a = {asleep, kick},
+          .s = {ctx->trace_name});
     return 0;
 }
 

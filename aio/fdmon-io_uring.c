@@ -19,10 +19,45 @@
 #include "aio/aio-internal.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 #define FDMON_IO_URING_ENTRIES 256
 
 static void poll_cqe_cb(CqeHandler *handler);
+
+/*
+ * For the trace, before a submit: the SQEs the kernel has not taken yet
+ * (from its head to our tail), and for each request among them (polls and
+ * removals carry no request id) one sqe_submit event. Their aio_add_sqe
+ * events say when they were queued; the gap is how long each waited.
+ */
+static void trace_submit(AioContext *ctx)
+{
+    struct io_uring_sq *sq = &ctx->ring.sq;
+    unsigned head = IO_URING_READ_ONCE(*sq->khead);
+
+    TRACE(URING_SUBMIT, 0, .a = {sq->sqe_tail - head}, .s = {ctx->trace_name});
+    if (!TRACE_ON(TRACE_SQE_SUBMIT)) {
+        return;
+    }
+    for (unsigned i = head; i != sq->sqe_tail; i++) {
+        struct io_uring_sqe *sqe = &sq->sqes[i & sq->ring_mask];
+        CqeHandler *handler = (CqeHandler *)(uintptr_t)sqe->user_data;
+
+        if (handler && handler->trace_id) {
+            TRACE(SQE_SUBMIT, handler->trace_id, .s = {ctx->trace_name});
+        }
+    }
+}
+
+/* DATAPATH 5: the SQEs queued so far go to the kernel. */
+static int submit(AioContext *ctx)
+{
+    if (trace_event_mask) {
+        trace_submit(ctx);
+    }
+    return io_uring_submit(&ctx->ring);
+}
 
 static struct io_uring_sqe *get_sqe(AioContext *ctx)
 {
@@ -30,7 +65,7 @@ static struct io_uring_sqe *get_sqe(AioContext *ctx)
 
     if (!sqe) {
         /* The SQ ring is full: hand it to the kernel and try again. */
-        io_uring_submit(&ctx->ring);
+        submit(ctx);
         sqe = io_uring_get_sqe(&ctx->ring);
     }
     return sqe;
@@ -196,11 +231,11 @@ static void fdmon_io_uring_update(AioContext *ctx, AioHandler *old_node,
     }
 }
 
-static void fdmon_io_uring_prepare(AioContext *ctx, AioWait *w, bool submit)
+static void fdmon_io_uring_prepare(AioContext *ctx, AioWait *w, bool do_submit)
 {
     (void)w;
-    if (submit && io_uring_sq_ready(&ctx->ring)) {
-        io_uring_submit(&ctx->ring);
+    if (do_submit && io_uring_sq_ready(&ctx->ring)) {
+        submit(ctx);
     }
 }
 
@@ -222,6 +257,10 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioWait *w, int64_t timeout_ns,
      * collect() reaps, with the big lock held where that matters.
      */
     if (may_submit) {
+        /* DATAPATH 5: an IOThread submits and sleeps in one system call. */
+        if (trace_event_mask && io_uring_sq_ready(&ctx->ring)) {
+            trace_submit(ctx);
+        }
         ret = io_uring_submit_and_wait_timeout(&ctx->ring, &cqe, 1, tsp, NULL);
     } else {
         ret = io_uring_wait_cqes(&ctx->ring, &cqe, 1, tsp, NULL);
@@ -237,6 +276,7 @@ static void poll_cqe_cb(CqeHandler *handler)
     (void)handler; /* poll completions are handled in collect() */
 }
 
+/* DATAPATH 6: reap the CQEs; requests' handlers run in dispatch_ready(). */
 static void fdmon_io_uring_collect(AioContext *ctx, AioWait *w, AioReady *ready)
 {
     struct io_uring_cqe *cqe;

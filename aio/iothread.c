@@ -6,6 +6,7 @@
 
 #include "aio/iothread.h"
 #include "util/clock.h"
+#include "util/trace.h"
 
 struct IOThread {
     char name[32];
@@ -24,7 +25,12 @@ struct IOThread {
 static void *iothread_run(void *opaque)
 {
     IOThread *iothread = opaque;
-    AioContext *ctx = aio_context_new(&iothread->opts);
+    AioContext *ctx;
+
+    /* The trace names this thread's track after its context. */
+    trace_set_thread_name(iothread->opts.name ? iothread->opts.name
+                                              : "iothread");
+    ctx = aio_context_new(&iothread->opts);
 
     pthread_mutex_lock(&iothread->lock);
     iothread->ctx = ctx;

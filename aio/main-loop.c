@@ -29,6 +29,11 @@ void bql_unlock(void)
     assert(bql_held);
     bql_held = false;
     pthread_mutex_unlock(&bql);
+    /*
+     * DATAPATH 5: the kick a lock holder owed the sleeping main loop (an SQE
+     * it queued, with notify-on-SQE on): the eventfd write, now that the
+     * loop can take the lock it will need.
+     */
     if (main_loop_kick_deferred) {
         main_loop_kick_deferred = false;
         if (main_ctx) {

@@ -11,6 +11,7 @@
 #include "block/block-int.h"
 #include "block/iov.h"
 #include "util/clock.h"
+#include "util/trace.h"
 
 const char *blk_op_name(BlockOp op)
 {
@@ -81,7 +82,9 @@ static void blk_finish(BlockRequest *req, int ret)
     void *opaque = req->opaque;
 
     blk_account(req, ret, clock_ns());
+    trace_set_current_id(req->trace_id); /* the device's interrupt is next */
     cb(opaque, ret);
+    trace_set_current_id(0);
     aio_context_io_end(ctx);
 
     /*
@@ -291,6 +294,8 @@ int blk_submit(BlockBackend *blk, BlockRequest *req)
     aio_context_io_begin(ctx);
 
     ret = blk_check_request(blk, req, &bytes);
+    TRACE(BLK_SUBMIT, req->trace_id, .a = {req->offset, bytes},
+          .s = {blk_op_name(req->op), aio_context_trace_name(ctx)});
     if (ret == 0) {
         ret = blk_injected_error(blk, req->op);
     }

@@ -157,6 +157,7 @@ struct BlockRequest {
     unsigned flags;          /* BLK_REQ_FUA (writes only) */
     BlockCompletionFunc *cb;
     void *opaque;
+    uint64_t trace_id; /* the request id in a trace (util/trace.h), or 0 */
 
     BlockRequestState state; /* private to block/ */
 };

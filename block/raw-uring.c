@@ -75,6 +75,7 @@ static int uring_queue(BlockRequest *req, bool first)
     int ret;
 
     s->cqe.cb = uring_complete;
+    s->cqe.trace_id = req->trace_id;
     if (blk_injected_queue_full(s->blk)) {
         ret = -EAGAIN;
     } else if (first) {

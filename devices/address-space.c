@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "devices/address-space.h"
+#include "util/trace.h"
 
 void as_init(AddressSpace *as, GuestMemory *ram)
 {
@@ -69,6 +70,10 @@ int as_add(AddressSpace *as, AsSpace space, uint64_t base, uint64_t size,
     }
     memmove(&bus->regions[i + 1], &bus->regions[i],
             (bus->count - i) * sizeof(Region));
+    if (trace_active()) {
+        /* The trace is written after the devices and their names are gone. */
+        name = trace_intern(name);
+    }
     bus->regions[i] = (Region){base, size, ops, opaque, name};
     bus->count++;
     return 0;
@@ -109,6 +114,11 @@ static bool region_fits(const Region *r, uint64_t addr, unsigned size)
     return size <= r->size && addr - r->base <= r->size - size;
 }
 
+static const char *space_name(AsSpace space)
+{
+    return space == AS_PIO ? "pio" : "mmio";
+}
+
 bool as_read(AddressSpace *as, AsSpace space, uint64_t addr, unsigned size,
              uint64_t *value)
 {
@@ -121,6 +131,8 @@ bool as_read(AddressSpace *as, AsSpace space, uint64_t addr, unsigned size,
     }
     r = as_find(as, space, addr);
     if (r && region_fits(r, addr, size) && r->ops->read) {
+        TRACE(AS_DISPATCH, trace_current_id(), .a = {addr, size, 0},
+              .s = {r->name, space_name(space)});
         *value = r->ops->read(r->opaque, addr - r->base, size);
         return true;
     }
@@ -128,6 +140,10 @@ bool as_read(AddressSpace *as, AsSpace space, uint64_t addr, unsigned size,
     return false;
 }
 
+/*
+ * DATAPATH 2: a guest write (a PxCI doorbell, say) finds its region with one
+ * binary search and goes to the device's write callback.
+ */
 bool as_write(AddressSpace *as, AsSpace space, uint64_t addr, unsigned size,
               uint64_t value)
 {
@@ -139,6 +155,8 @@ bool as_write(AddressSpace *as, AsSpace space, uint64_t addr, unsigned size,
     }
     r = as_find(as, space, addr);
     if (r && region_fits(r, addr, size) && r->ops->write) {
+        TRACE(AS_DISPATCH, trace_current_id(), .a = {addr, size, 1},
+              .s = {r->name, space_name(space)});
         r->ops->write(r->opaque, addr - r->base, value, size);
         return true;
     }

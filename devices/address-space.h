@@ -60,7 +60,7 @@ int as_remove(AddressSpace *as, AsSpace space, uint64_t base, void *opaque);
 const Region *as_find(const AddressSpace *as, AsSpace space, uint64_t addr);
 
 /*
- * DATAPATH 2: one guest access of 1, 2, 4 or 8 bytes. MMIO that hits RAM
+ * One guest access of 1, 2, 4 or 8 bytes (DATAPATH 2). MMIO that hits RAM
  * reads/writes RAM. Unclaimed reads return all-ones and unclaimed writes are
  * dropped, as on a PC; both return false so callers can log them.
  */

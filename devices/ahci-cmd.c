@@ -14,6 +14,7 @@
 
 #include "devices/ahci-int.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 /* ---- Commands without the disk ----------------------------------------------
  */
@@ -23,12 +24,18 @@ static void ahci_cmd_done_now(AhciPort *p, int slot, uint8_t error,
                               uint32_t is_bits, uint16_t count, uint64_t lba,
                               uint8_t device)
 {
+    uint64_t id = p->slots[slot].trace_id;
+
+    TRACE(AHCI_DONE, id, .a = {p->index, slot, error << 8 | ATA_STAT_READY},
+          .s = {"d2h"});
+    trace_set_current_id(id); /* for the interrupt */
     p->tfd = (uint32_t)error << 8 | ATA_STAT_READY;
     if (ahci_port_write_d2h(p, count, lba, device)) {
         is_bits |= AHCI_PX_IS_DHRS;
     }
     p->ci &= ~(1u << slot);
     ahci_port_raise(p, is_bits);
+    trace_set_current_id(0);
 }
 
 static void ahci_cmd_identify(AhciPort *p, int slot, const AhciCmd *c)
@@ -138,6 +145,7 @@ static void ahci_slot_submit(AhciPort *p, AhciSlot *sl)
     }
     sl->req.cb = ahci_slot_done;
     sl->req.opaque = sl;
+    sl->req.trace_id = sl->trace_id;
     /* Into the current context: the main one, since we hold the big lock. */
     ret = blk_submit(p->blk, &sl->req);
     if (ret < 0) {
@@ -290,6 +298,8 @@ static void ahci_slot_done(void *opaque, int ret)
     if (!p->halted) {
         p->tfd = ATA_STAT_READY;
     }
+    TRACE(AHCI_DONE, sl->trace_id, .a = {p->index, sl->slot, p->tfd},
+          .s = {sl->ncq ? "sdb" : "d2h"});
     if (sl->ncq) {
         if (ahci_write_sdb(p, bit)) {
             is_bits |= AHCI_PX_IS_SDBS;
@@ -316,12 +326,37 @@ static bool ahci_cmd_is_ncq(const AhciCmd *c)
             c->fis[2] == ATA_CMD_WRITE_FPDMA_QUEUED);
 }
 
+/*
+ * For the trace only: the FIS's LBA and count fields as a 48-bit command
+ * reads them (an NCQ command's count is in the features field). The
+ * command itself decodes them properly, in ahci_cmd_rw().
+ */
+static uint64_t fis_lba48(const uint8_t *f)
+{
+    return (uint64_t)f[4] | (uint64_t)f[5] << 8 | (uint64_t)f[6] << 16 |
+           (uint64_t)f[8] << 24 | (uint64_t)f[9] << 32 | (uint64_t)f[10] << 40;
+}
+
+static uint64_t fis_count16(const uint8_t *f)
+{
+    if (f[2] == ATA_CMD_READ_FPDMA_QUEUED ||
+        f[2] == ATA_CMD_WRITE_FPDMA_QUEUED) {
+        return f[3] | f[11] << 8;
+    }
+    return f[12] | f[13] << 8;
+}
+
 static void ahci_cmd_start(AhciPort *p, int slot, const AhciCmd *c)
 {
     uint8_t command = c->fis[2];
+    uint64_t id = trace_take_id();
 
+    TRACE(
+        AHCI_CMD, id,
+        .a = {p->index, slot, command, fis_lba48(c->fis), fis_count16(c->fis)});
     ahci_port_set_ccs(p, slot);
     p->slots[slot].hdr_addr = c->hdr_addr;
+    p->slots[slot].trace_id = id;
     if (!(c->fis[1] & SATA_FIS_H2D_C)) {
         ahci_cmd_control(p, slot, c);
         return;

@@ -158,6 +158,7 @@ typedef struct AhciSlot {
     uint8_t command;
     uint32_t bytes;    /* the transfer, for PRDBC */
     uint64_t hdr_addr; /* the command header, checked at fetch */
+    uint64_t trace_id; /* the request id in a trace (util/trace.h) */
     BlockRequest req;
     struct iovec *iov;
     unsigned iov_cap;

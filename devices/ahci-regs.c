@@ -4,6 +4,7 @@
  */
 #include "devices/ahci-int.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 static const char *const host_reg_names[AHCI_HOST__COUNT] = {
     [AHCI_HOST_CAP] = "CAP",
@@ -202,6 +203,7 @@ static void ahci_port_write(AhciPort *p, unsigned reg, uint32_t val)
             ahci_port_raise(p, AHCI_PX_IS_TFES | AHCI_PX_IS_IFS);
             break;
         }
+        TRACE(AHCI_PXCI, trace_current_id(), .a = {p->index, val});
         p->ci |= val;
         ahci_port_check_cmds(p);
         break;

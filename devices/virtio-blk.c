@@ -15,6 +15,7 @@
 #include "devices/virtio-blk.h"
 #include "util/compiler.h"
 #include "util/log.h"
+#include "util/trace.h"
 
 #define SECTOR_SIZE 512
 
@@ -46,14 +47,20 @@ static void req_complete(VirtioBlkReq *req, uint8_t status)
 {
     VirtioBlk *s = req->s;
     unsigned queue = req->queue;
+    uint64_t id = req->breq.trace_id;
 
     if (status != VIRTIO_BLK_S_OK) {
         req->written = 0;
     }
     *req->status = status;
+    TRACE(VIRTIO_DONE, id,
+          .a = {queue, req->elem.head, status, req->written + 1},
+          .s = {s->vpci.trace_name});
     virtq_push(virtio_pci_vq(&s->vpci, queue), &req->elem, req->written + 1);
     free(req);
+    trace_set_current_id(id); /* for the interrupt */
     virtio_pci_queue_interrupt(&s->vpci, queue);
+    trace_set_current_id(0);
 }
 
 /* The one mapping from a block layer error to what the guest sees. */
@@ -252,7 +259,13 @@ static void virtio_blk_handle_queue(VirtioPciDevice *d, unsigned queue)
     VirtqElement *e;
 
     while (virtq_pop(vq, sizeof(VirtioBlkReq), &e) > 0) {
-        req_start(s, queue, container_of(e, VirtioBlkReq, elem));
+        VirtioBlkReq *req = container_of(e, VirtioBlkReq, elem);
+
+        /* A request is born: the id its trace events share. */
+        req->breq.trace_id = trace_event_mask ? trace_new_id() : 0;
+        TRACE(VIRTQ_POP, req->breq.trace_id, .a = {queue, e->head},
+              .s = {d->trace_name});
+        req_start(s, queue, req);
     }
 }
 

@@ -17,6 +17,7 @@
 #include "aio/main-loop.h"
 #include "devices/virtio-pci-int.h"
 #include "util/compiler.h"
+#include "util/trace.h"
 
 #define TRANSPORT_FEATURES                                                     \
     (1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_INDIRECT_DESC |        \
@@ -67,7 +68,12 @@ static void raise_irq(VirtioPciDevice *d, uint16_t vector, uint8_t isr_bit)
     if (bql_locked()) {
         pci_set_intx(&d->pci, 1);
     } else {
-        /* pci_set_intx() needs the big lock, which IOThreads never take. */
+        /*
+         * pci_set_intx() needs the big lock, which IOThreads never take.
+         * The trace shows the request's interrupt here, where it is asked
+         * for: the BH that raises the line serves every request since.
+         */
+        TRACE(IRQ, trace_current_id(), .a = {0, 1}, .s = {"intx-bh"});
         aio_bh_schedule(d->intx_bh);
     }
 }
@@ -124,6 +130,7 @@ static void queue_kick(void *opaque)
      * and no main loop involved.
      */
     (void)eventfd_read(q->notify_fd, &count); /* EAGAIN: polled already */
+    TRACE(VIRTIO_NOTIFY, 0, .a = {q->index}, .s = {q->dev->trace_name});
     queue_run(q);
 }
 
@@ -272,6 +279,7 @@ int virtio_pci_init(VirtioPciDevice *d, const VirtioDeviceInfo *info,
     d->info = info;
     d->ram = p->ram;
     snprintf(d->name, sizeof(d->name), "%s", p->name ? p->name : info->name);
+    d->trace_name = trace_active() ? trace_intern(d->name) : d->name;
     d->host_features = p->features | TRANSPORT_FEATURES;
     d->num_queues = p->num_queues;
     atomic_store(&d->config_vector, VIRTIO_PCI_NO_VECTOR);

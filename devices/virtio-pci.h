@@ -88,6 +88,7 @@ struct VirtioPciDevice {
     const VirtioDeviceInfo *info;
     GuestMemory *ram;
     char name[32];
+    const char *trace_name; /* the name, as long as a trace lives */
 
     uint64_t host_features;
     uint64_t driver_features;

@@ -53,6 +53,7 @@ typedef struct MachineConfig {
     char *dump_dtb;
     bool acpi;       /* ACPI tables, ECAM and the power registers */
     char *dump_acpi; /* a directory for each table as NAME.dat */
+    char *trace;     /* "FILE[,events=GLOB][,size=N]" for util/trace.c */
 } MachineConfig;
 
 /*

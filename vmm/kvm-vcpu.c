@@ -18,6 +18,7 @@
 #include "util/compiler.h"
 #include "util/exit-status.h"
 #include "util/log.h"
+#include "util/trace.h"
 #include "vmm/cpuid.h"
 #include "vmm/kvm.h"
 
@@ -300,7 +301,11 @@ static void handle_io(KvmVcpu *cpu)
     struct kvm_run *run = cpu->run;
     uint8_t *data = (uint8_t *)run + run->io.data_offset;
     unsigned size = run->io.size;
+    uint64_t id = trace_begin_exit();
 
+    TRACE(VCPU_EXIT, id,
+          .a = {1, run->io.port, size * run->io.count,
+                run->io.direction == KVM_EXIT_IO_OUT});
     bql_lock();
     for (uint32_t i = 0; i < run->io.count; i++, data += size) {
         uint64_t v = 0;
@@ -324,8 +329,10 @@ static void handle_mmio(KvmVcpu *cpu)
     uint64_t addr = run->mmio.phys_addr;
     unsigned len = run->mmio.len;
     uint64_t v = 0;
+    uint64_t id = trace_begin_exit();
     bool claimed;
 
+    TRACE(VCPU_EXIT, id, .a = {0, addr, len, run->mmio.is_write});
     if (len != 1 && len != 2 && len != 4 && len != 8) {
         log_guest_error("kvm: %u-byte MMIO access at 0x%llx ignored", len,
                         (unsigned long long)addr);
@@ -429,7 +436,10 @@ static void *vcpu_thread(void *opaque)
     KvmVcpu *cpu = opaque;
     KvmVm *vm = cpu->vm;
     int status = -1;
+    char name[16];
 
+    snprintf(name, sizeof(name), "vcpu%d", cpu->index);
+    trace_set_thread_name(name);
     while (status < 0 && !atomic_load(&vm->stopping)) {
         if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {

@@ -15,6 +15,7 @@
 #include "devices/virtio-pci.h"
 #include "util/compiler.h"
 #include "util/log.h"
+#include "util/trace.h"
 #include "vmm/cpuid.h"
 #include "vmm/kvm.h"
 
@@ -353,6 +354,7 @@ void kvm_set_irq(void *opaque, int gsi, int level)
     KvmVm *vm = opaque;
     struct kvm_irq_level irq = {.irq = gsi, .level = level};
 
+    TRACE(IRQ, trace_current_id(), .a = {gsi, level}, .s = {"intx"});
     if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0) {
         log_once("kvm: KVM_IRQ_LINE %d failed: %s", gsi, strerror(errno));
     }
@@ -415,6 +417,7 @@ void kvm_send_msi(void *opaque, uint64_t addr, uint32_t data)
     pthread_mutex_unlock(&vm->msi_lock);
 
     if (fd >= 0) {
+        TRACE(IRQ, trace_current_id(), .a = {data & 0xff, 1}, .s = {"irqfd"});
         if (eventfd_write(fd, 1) < 0) {
             log_once("kvm: irqfd write failed: %s", strerror(errno));
         }
@@ -424,6 +427,7 @@ void kvm_send_msi(void *opaque, uint64_t addr, uint32_t data)
     struct kvm_msi msi = {.address_lo = (uint32_t)addr,
                           .address_hi = (uint32_t)(addr >> 32),
                           .data = data};
+    TRACE(IRQ, trace_current_id(), .a = {data & 0xff, 1}, .s = {"msi-ioctl"});
     if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0) {
         log_once("kvm: KVM_SIGNAL_MSI failed: %s", strerror(errno));
     }

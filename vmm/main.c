@@ -15,6 +15,7 @@
 #include "aio/main-loop.h"
 #include "util/clock.h"
 #include "util/exit-status.h"
+#include "util/trace.h"
 #include "vmm/board.h"
 #include "vmm/config.h"
 #include "vmm/kvm.h"
@@ -277,6 +278,35 @@ static int run_kvm(Machine *m, const MachineConfig *cfg)
     return status;
 }
 
+/*
+ * --trace: on before any thread exists, so that every thread records, and
+ * the file opened now, so that a path that cannot be written is a mistake
+ * on the command line rather than a surprise at exit.
+ */
+static int trace_begin(const MachineConfig *cfg)
+{
+    char err[512];
+
+    if (cfg->trace && trace_start(cfg->trace, err, sizeof(err)) < 0) {
+        fprintf(stderr, "minivmm: --trace: %s\n", err);
+        return -EINVAL;
+    }
+    trace_set_thread_name("main");
+    return 0;
+}
+
+/*
+ * The trace is written last, once every thread that records has been
+ * joined. A run that lost its trace failed, unless it had failed already.
+ */
+static int trace_end(int status)
+{
+    if (trace_finish() < 0 && status == EXIT_STATUS_OK) {
+        return EXIT_STATUS_VMM_ERROR;
+    }
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     MachineConfig cfg;
@@ -292,6 +322,10 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return ret > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
     }
+    if (trace_begin(&cfg) < 0) {
+        config_free(&cfg);
+        return EXIT_STATUS_USAGE;
+    }
     signals_block(&set);
     aio_set_notify_on_sqe(cfg.notify_on_sqe);
     main_loop_set_defer_kick(cfg.main_loop_defer_kick);
@@ -303,7 +337,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "minivmm: cannot set up the main loop: %s\n",
                 strerror(-ret));
         config_free(&cfg);
-        return EXIT_STATUS_VMM_ERROR;
+        return trace_end(EXIT_STATUS_VMM_ERROR);
     }
     sig.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     aio_set_fd_handler(main_loop_context(), sig.fd, signal_readable, NULL, NULL,
@@ -327,5 +361,5 @@ int main(int argc, char **argv)
     close(sig.fd);
     main_loop_cleanup();
     config_free(&cfg);
-    return ret;
+    return trace_end(ret);
 }

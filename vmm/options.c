@@ -12,6 +12,7 @@
 #include "aio/main-loop.h"
 #include "devices/ata.h"
 #include "devices/virtio-blk.h"
+#include "util/trace.h"
 #include "vmm/config.h"
 
 #define MINIVMM_VERSION "0.2"
@@ -129,17 +130,27 @@ static void usage(FILE *out)
         "\n"
         "  --stats                    print event-loop (CPU time, flags, polling)\n"
         "                             and block statistics at exit\n"
+        "  --trace FILE[,events=GLOB][,size=N]\n"
+        "                             record trace events; at exit write them\n"
+        "                             to FILE (no commas) as Chrome trace\n"
+        "                             JSON, for Perfetto's UI or\n"
+        "                             scripts/trace-report. GLOB: event-name\n"
+        "                             patterns joined by ':', e.g. ahci_*:irq\n"
+        "                             (default: all); N: records kept per\n"
+        "                             thread, the newest (%d or more,\n"
+        "                             default %d)\n"
         "  -h, --help                 this text\n"
         "  -V, --version              version\n"
         "\n"
         "Exit status: 0 the guest powered off or rebooted (or wrote 0 to\n"
-        "port 0xf4); 1 minivmm failed (setup, KVM_RUN, a disk flush); 2 a\n"
-        "command-line error; 3 the guest crashed (triple fault); 4 KVM\n"
+        "port 0xf4); 1 minivmm failed (setup, KVM_RUN, a disk flush, writing\n"
+        "the --trace FILE); 2 a command-line error; 3 the guest crashed (triple fault); 4 KVM\n"
         "could not run the guest; 5 --timeout expired; 65..127 the guest\n"
         "wrote V = 1..63 to port 0xf4 (64 + V; 127 for V >= 64); 128+N\n"
         "signal N (Ctrl-A x: 130).\n",
         MAX_TIMEOUT_S, AIO_POLL_MAX_NS_DEFAULT, AIO_POLL_WEIGHT_DEFAULT,
-        default_flags, MAIN_LOOP_TIMEOUT_MS_DEFAULT, main_flags);
+        default_flags, MAIN_LOOP_TIMEOUT_MS_DEFAULT, main_flags, TRACE_SIZE_MIN,
+        TRACE_SIZE_DEFAULT);
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -457,6 +468,7 @@ enum {
     OPT_DUMP_DTB,
     OPT_ACPI,
     OPT_DUMP_ACPI,
+    OPT_TRACE,
 };
 
 int config_parse(MachineConfig *cfg, int argc, char **argv)
@@ -488,6 +500,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         {"dump-dtb", required_argument, NULL, OPT_DUMP_DTB},
         {"acpi", required_argument, NULL, OPT_ACPI},
         {"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
+        {"trace", required_argument, NULL, OPT_TRACE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -688,6 +701,12 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
                 return -EINVAL;
             }
             break;
+        case OPT_TRACE:
+            /* Checked by trace_start() in main(), which opens the file. */
+            if (set_string(&cfg->trace, optarg)) {
+                return -EINVAL;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 1;
@@ -759,5 +778,6 @@ void config_free(MachineConfig *cfg)
     free(cfg->serial);
     free(cfg->dump_dtb);
     free(cfg->dump_acpi);
+    free(cfg->trace);
     memset(cfg, 0, sizeof(*cfg));
 }

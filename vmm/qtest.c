@@ -11,6 +11,7 @@
 #include "aio/main-loop.h"
 #include "util/base64.h"
 #include "util/log.h"
+#include "util/trace.h"
 #include "vmm/qtest.h"
 
 /* Longest bulk transfer one command may ask for. */
@@ -66,6 +67,7 @@ void qtest_server_set_irq(void *opaque, int gsi, int level)
     if (gsi < 0 || gsi >= QTEST_MAX_IRQ) {
         return;
     }
+    TRACE(IRQ, trace_current_id(), .a = {gsi, level}, .s = {"intx"});
     pthread_mutex_lock(&s->send_lock);
     changed = s->irq_level[gsi] != !!level && s->irq_intercept;
     s->irq_level[gsi] = !!level;
@@ -82,6 +84,7 @@ void qtest_server_send_msi(void *opaque, uint64_t addr, uint32_t data)
     QtestServer *s = opaque;
 
     /* As on a PC without an APIC behind it: the message is a RAM write. */
+    TRACE(IRQ, trace_current_id(), .a = {data & 0xff, 1}, .s = {"ram"});
     if (gm_write(s->as->ram, addr, &data, sizeof(data)) < 0) {
         log_guest_error("MSI to 0x%" PRIx64 " is outside RAM; dropped", addr);
     }
@@ -128,6 +131,9 @@ static char *cmd_pio(QtestServer *s, char **words, bool is_write)
         (is_write && !parse_u64(words[2], &value))) {
         return reply_printf("FAIL bad arguments to %s\n", words[0]);
     }
+    uint64_t id = trace_begin_exit();
+
+    TRACE(VCPU_EXIT, id, .a = {1, port, size, is_write});
     bql_lock();
     if (is_write) {
         as_write(s->as, AS_PIO, port, size, value);
@@ -149,6 +155,9 @@ static char *cmd_mmio(QtestServer *s, char **words, bool is_write)
         return reply_printf("FAIL bad arguments to %s\n", words[0]);
     }
     /* DATAPATH 1 (qtest): the access a KVM exit would have brought. */
+    uint64_t id = trace_begin_exit();
+
+    TRACE(VCPU_EXIT, id, .a = {0, addr, size, is_write});
     bql_lock();
     if (is_write) {
         as_write(s->as, AS_MMIO, addr, size, value);
@@ -321,6 +330,9 @@ static void *qtest_thread(void *opaque)
     QtestServer *s = opaque;
     size_t cap = 4096, used = 0;
     char *buf = malloc(cap);
+
+    /* The guest's CPU, as far as the trace is concerned. */
+    trace_set_thread_name("qtest");
 
     for (;;) {
         char *nl;

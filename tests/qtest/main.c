@@ -19,6 +19,7 @@ int main(void)
     if (qtest_target_from_env() == QTEST_MINIVMM) {
         srunner_add_suite(sr, cli_suite());
         srunner_add_suite(sr, console_suite());
+        srunner_add_suite(sr, trace_qtest_suite());
     }
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

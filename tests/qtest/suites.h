@@ -8,5 +8,6 @@ Suite *protocol_suite(void);
 Suite *cli_suite(void);
 Suite *console_suite(void);
 Suite *devices_suite(void);
+Suite *trace_qtest_suite(void);
 
 #endif

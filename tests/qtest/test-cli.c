@@ -97,6 +97,7 @@ START_TEST(test_help_and_version)
     ck_assert(strstr(r.out, "Ctrl-A x quits"));
     ck_assert(strstr(r.out, "--timeout SECONDS"));
     ck_assert(strstr(r.out, "--auto-console on|off"));
+    ck_assert(strstr(r.out, "--trace FILE[,events=GLOB][,size=N]"));
     ck_assert_str_eq(r.err, "");
     run(&r, (const char *[]){"-V", NULL});
     ck_assert_int_eq(r.status, 0);
@@ -177,6 +178,20 @@ START_TEST(test_usage_errors)
         {{"--initrd", "/x", "--dump-dtb", "/y"}, "--kernel"},
         {{"--accel", "qtest", "--qtest", "unix:/x", "--kernel", "/x"},
          "--accel kvm"},
+        /* --trace: checked, and its FILE created, before the machine. */
+        {{"--trace"}, "--trace"},
+        {{"--accel", "qtest", "--qtest", "unix:/nonexistent", "--trace",
+          "/nonexistent/dir/x.json"},
+         "--trace: cannot create /nonexistent/dir/x.json"},
+        {{"--accel", "qtest", "--qtest", "unix:/nonexistent", "--trace",
+          "/nonexistent/x.json,bogus=1"},
+         "--trace: unknown option 'bogus=1'"},
+        {{"--accel", "qtest", "--qtest", "unix:/nonexistent", "--trace",
+          "/nonexistent/x.json,events=nomatch"},
+         "--trace: events=: 'nomatch' matches no event"},
+        {{"--accel", "qtest", "--qtest", "unix:/nonexistent", "--trace",
+          "/nonexistent/x.json,size=10"},
+         "--trace: size="},
     };
     Run r;
 
@@ -269,6 +284,50 @@ START_TEST(test_stats_report_the_loops)
     close(img_fd);
     close(log_fd);
     unlink(img);
+    unlink(log);
+}
+END_TEST
+
+/*
+ * --trace writes its FILE at exit, after the machine is gone; a FILE that
+ * cannot be written turns a run that succeeded into status 1, with one line.
+ */
+START_TEST(test_trace_file_at_exit)
+{
+    char path[] = "/var/tmp/minivmm-cli-trace-XXXXXX";
+    char log[] = "/var/tmp/minivmm-cli-log-XXXXXX";
+    char args[128], text[4096];
+    int fd = mkstemp(path), log_fd = mkstemp(log), saved = dup(2);
+    ssize_t n;
+    QTest *t;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(log_fd, 0);
+    snprintf(args, sizeof(args), "--trace %s,events=ahci_*:irq", path);
+    t = qtest_start(QTEST_MINIVMM, 64, args);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(qtest_quit(t), 0);
+    n = pread(fd, text, sizeof(text) - 1, 0);
+    ck_assert_int_gt(n, 0);
+    text[n] = '\0';
+    ck_assert_msg(!strncmp(text, "{\"traceEvents\":[", 16), "%s", text);
+    ck_assert_msg(strstr(text, "\"format\":\"minivmm-trace-1\""), "%s", text);
+    ck_assert_msg(strstr(text, "\"events\":\"ahci_*:irq\"}}\n"), "%s", text);
+
+    dup2(log_fd, 2); /* minivmm inherits it as its stderr */
+    t = qtest_start(QTEST_MINIVMM, 64, "--trace /dev/full");
+    dup2(saved, 2);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(qtest_quit(t), 1);
+    n = pread(log_fd, text, sizeof(text) - 1, 0);
+    ck_assert_int_gt(n, 0);
+    text[n] = '\0';
+    ck_assert_str_eq(text, "minivmm: error: trace: cannot write /dev/full: No "
+                           "space left on device\n");
+    close(saved);
+    close(fd);
+    close(log_fd);
+    unlink(path);
     unlink(log);
 }
 END_TEST
@@ -457,6 +516,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_setup_errors);
     tcase_add_test(tc, test_stats_report_the_loops);
+    tcase_add_test(tc, test_trace_file_at_exit);
     tcase_add_test(tc, test_memory_sizes);
     tcase_add_test(tc, test_disk_strings_at_their_limits);
     tcase_add_test(tc, test_console_auto_append);

@@ -14,5 +14,6 @@ Suite *boot_suite(void);
 Suite *fdt_suite(void);
 Suite *cpuid_suite(void);
 Suite *acpi_suite(void);
+Suite *trace_suite(void);
 
 #endif
