@@ -163,28 +163,66 @@ bool as_write(AddressSpace *as, AsSpace space, uint64_t addr, unsigned size,
     return false;
 }
 
+/*
+ * How many bytes of [@addr, @addr + @len) the next access covers: RAM up to
+ * its end; in a region, the largest power of two that fits the region's
+ * widest access, the alignment of @addr, what is left, and the region.
+ */
+static uint64_t bulk_chunk(AddressSpace *as, uint64_t addr, uint64_t len,
+                           bool *is_ram)
+{
+    const Region *r;
+    uint64_t max, room;
+    unsigned size;
+
+    *is_ram = as->ram && addr < as->ram->size;
+    if (*is_ram) {
+        return len < as->ram->size - addr ? len : as->ram->size - addr;
+    }
+    r = as_find(as, AS_MMIO, addr);
+    if (!r) {
+        return 1;
+    }
+    max = r->ops->max_access ? r->ops->max_access : 4;
+    room = r->base + r->size - addr; /* >= 1: addr is inside r */
+    if (room < max) {
+        max = room;
+    }
+    if (len < max) {
+        max = len;
+    }
+    size = 8;
+    while (size > max || (addr & (size - 1))) {
+        size /= 2;
+    }
+    return size;
+}
+
 void as_rw_bytes(AddressSpace *as, uint64_t addr, void *buf, uint64_t len,
                  bool is_write)
 {
     uint8_t *p = buf;
 
-    /* RAM in one piece where possible; device registers a byte at a time. */
-    if (gm_range_ok(as->ram, addr, len)) {
-        if (is_write) {
-            gm_write(as->ram, addr, buf, len);
-        } else {
-            gm_read(as->ram, addr, buf, len);
-        }
-        return;
-    }
-    for (uint64_t i = 0; i < len; i++) {
-        uint64_t v = p[i];
+    while (len > 0) {
+        bool is_ram;
+        uint64_t n = bulk_chunk(as, addr, len, &is_ram);
+        uint64_t v = 0;
 
-        if (is_write) {
-            as_write(as, AS_MMIO, addr + i, 1, v);
+        if (is_ram) {
+            if (is_write) {
+                gm_write(as->ram, addr, p, n);
+            } else {
+                gm_read(as->ram, addr, p, n);
+            }
+        } else if (is_write) {
+            memcpy(&v, p, n); /* x86: little-endian, as the bus is */
+            as_write(as, AS_MMIO, addr, n, v);
         } else {
-            as_read(as, AS_MMIO, addr + i, 1, &v);
-            p[i] = v;
+            as_read(as, AS_MMIO, addr, n, &v);
+            memcpy(p, &v, n);
         }
+        p += n;
+        addr += n;
+        len -= n;
     }
 }

@@ -19,6 +19,12 @@
 typedef struct RegionOps {
     uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
     void (*write)(void *opaque, uint64_t offset, uint64_t value, unsigned size);
+    /*
+     * The widest access a bulk transfer (as_rw_bytes()) makes: 1, 2, 4 or
+     * 8; 0 means 4, as QEMU's memory core assumes when a device says
+     * nothing (MemoryRegionOps.valid.max_access_size).
+     */
+    unsigned max_access;
 } RegionOps;
 
 typedef struct Region {
@@ -69,7 +75,13 @@ bool as_read(AddressSpace *as, AsSpace space, uint64_t addr, unsigned size,
 bool as_write(AddressSpace *as, AsSpace space, uint64_t addr, unsigned size,
               uint64_t value);
 
-/* Byte-range access for bulk transfers (qtest read/write/memset). */
+/*
+ * Byte-range access for bulk transfers (qtest read/write/memset). RAM is
+ * copied; device registers get what QEMU's memory core would give them:
+ * the range cut into the widest naturally aligned accesses the region takes
+ * (RegionOps.max_access), little-endian, so a bulk write of a dword
+ * register is one dword write. Unclaimed bytes read as 0xff.
+ */
 void as_rw_bytes(AddressSpace *as, uint64_t addr, void *buf, uint64_t len,
                  bool is_write);
 

@@ -285,19 +285,32 @@ static void ahci_write32(AhciState *s, uint64_t offset, uint32_t val)
     }
 }
 
-/* Reads of 1 to 8 bytes at any offset are assembled from dwords. */
+/*
+ * Reads of 1 to 8 bytes at any offset are assembled from the dwords they
+ * touch: up to three, for a qword that does not start on a dword. (Register
+ * reads have no side effects, so reading a whole dword for a byte is safe.)
+ * Bytes past the end of the ABAR read as 0xff, as unclaimed bus bytes do.
+ */
 static uint64_t ahci_mmio_read(void *opaque, uint64_t addr, unsigned size)
 {
     AhciState *s = opaque;
     uint64_t aligned = addr & ~3ULL;
-    unsigned shift = (addr & 3) * 8;
-    uint64_t v = ahci_read32(s, aligned);
+    unsigned first = addr & 3;
+    uint8_t bytes[12];
+    uint64_t v = 0;
 
-    if ((addr & 3) + size > 4 && aligned + 4 < AHCI_ABAR_SIZE) {
-        v |= (uint64_t)ahci_read32(s, aligned + 4) << 32;
+    for (unsigned i = 0; i * 4 < first + size; i++) {
+        uint64_t off = aligned + 4 * i;
+        uint32_t dw = off < AHCI_ABAR_SIZE ? ahci_read32(s, off) : UINT32_MAX;
+
+        for (unsigned b = 0; b < 4; b++) {
+            bytes[4 * i + b] = dw >> (8 * b);
+        }
     }
-    v >>= shift;
-    return size == 8 ? v : v & ((1ULL << (8 * size)) - 1);
+    for (unsigned b = 0; b < size; b++) {
+        v |= (uint64_t)bytes[first + b] << (8 * b);
+    }
+    return v;
 }
 
 /*

@@ -105,6 +105,15 @@ static bool parse_u64(const char *word, uint64_t *out)
     return !errno && !*end;
 }
 
+/*
+ * An access carries only its own bytes, as on a bus (and as QEMU's qtest
+ * and KVM's exits pass them): "writeb ADDR 0x101" writes 0x01.
+ */
+static uint64_t truncate_to(uint64_t value, unsigned size)
+{
+    return size >= 8 ? value : value & ((1ULL << (8 * size)) - 1);
+}
+
 /* The access size encoded in the last letter of "inb", "readq", ... */
 static unsigned size_suffix(char c)
 {
@@ -131,6 +140,7 @@ static char *cmd_pio(QtestServer *s, char **words, bool is_write)
         (is_write && !parse_u64(words[2], &value))) {
         return reply_printf("FAIL bad arguments to %s\n", words[0]);
     }
+    value = truncate_to(value, size);
     uint64_t id = trace_begin_exit();
 
     TRACE(VCPU_EXIT, id, .a = {1, port, size, is_write});
@@ -154,6 +164,7 @@ static char *cmd_mmio(QtestServer *s, char **words, bool is_write)
         (is_write && !parse_u64(words[2], &value))) {
         return reply_printf("FAIL bad arguments to %s\n", words[0]);
     }
+    value = truncate_to(value, size);
     /* DATAPATH 1 (qtest): the access a KVM exit would have brought. */
     uint64_t id = trace_begin_exit();
 

@@ -8,6 +8,8 @@
  */
 #include <check.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +314,113 @@ START_TEST(test_pci_ecam_matches_port_config)
 }
 END_TEST
 
+/* ---- qtest's bulk and width-specific accesses on device registers
+ * ----------------------------------------------------------------------------
+ */
+
+/* Send @fmt and expect the reply @expected. */
+static void expect_reply(const char *expected, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void expect_reply(const char *expected, const char *fmt, ...)
+{
+    char cmd[512];
+    va_list ap;
+    char *r;
+
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    r = qtest_command(qt, "%s", cmd);
+    ck_assert_msg(!strcmp(r, expected), "%s: got '%s', expected '%s'", cmd, r,
+                  expected);
+    free(r);
+}
+
+/*
+ * A bulk write, b64write or memset aimed at registers reaches the device as
+ * QEMU's memory core cuts it: the widest aligned accesses the region takes,
+ * 4 bytes for the AHCI ABAR, which ignores narrower writes. So a client
+ * that programs PxCLB/PxCLBU/PxFB with one bulk write reads them back, and
+ * a bulk read of registers returns their bytes, little-endian.
+ */
+START_TEST(test_bulk_access_to_registers)
+{
+    QAhci a;
+    uint64_t px;
+
+    ck_assert(qahci_init(&a, &qt->qos, 0));
+    px = a.abar + 0x100; /* port 0, stopped: its addresses are writable */
+    ck_assert_uint_eq(qos_readl(&qt->qos, px + QAHCI_PX_CMD) & 1, 0);
+
+    /* PxCLB = 0x12345400, PxCLBU = 0 (one 8-byte bulk write). */
+    expect_reply("OK", "write 0x%" PRIx64 " 8 0x0054341200000000", px);
+    ck_assert_uint_eq(qos_readl(&qt->qos, px + QAHCI_PX_CLB), 0x12345400);
+    ck_assert_uint_eq(qos_readl(&qt->qos, px + QAHCI_PX_CLBU), 0);
+    /* PxFB = 0x00abcd00 by b64write ("AM2rAA==" is 00 cd ab 00). */
+    expect_reply("OK", "b64write 0x%" PRIx64 " 4 AM2rAA==", px + QAHCI_PX_FB);
+    ck_assert_uint_eq(qos_readl(&qt->qos, px + QAHCI_PX_FB), 0x00abcd00);
+    /* memset fills PxCLBU with one dword write of 0x01010101. */
+    expect_reply("OK", "memset 0x%" PRIx64 " 4 0x01", px + QAHCI_PX_CLBU);
+    ck_assert_uint_eq(qos_readl(&qt->qos, px + QAHCI_PX_CLBU), 0x01010101);
+    /* And back as bytes: PxCLB, PxCLBU. */
+    expect_reply("OK 0x0054341201010101", "read 0x%" PRIx64 " 8", px);
+    expect_reply("OK AFQ0EgEBAQE=", "b64read 0x%" PRIx64 " 8", px);
+    qos_writel(&qt->qos, px + QAHCI_PX_CLBU, 0);
+
+    /* A write that starts inside a dword cuts it; AHCI ignores the pieces. */
+    expect_reply("OK", "write 0x%" PRIx64 " 4 0xffffffff", px + 2);
+    ck_assert_uint_eq(qos_readl(&qt->qos, px + QAHCI_PX_CLB), 0x12345400);
+}
+END_TEST
+
+/* writeb/writew/writel carry only their own bytes, as a bus access does. */
+START_TEST(test_width_specific_writes_truncate)
+{
+    Qos *q = &qt->qos;
+    QVirtioBlkOptions opts = {0};
+    QVirtioBlk b;
+
+    ck_assert(qvirtio_blk_init(&b, q, 0, &opts));
+    /* queue_select (16 bits at 0x16 of the common configuration). */
+    expect_reply("OK", "writew 0x%" PRIx64 " 0x0", b.dev.common + 0x16);
+    expect_reply("OK", "writeb 0x%" PRIx64 " 0x100", b.dev.common + 0x16);
+    ck_assert_uint_eq(qvirtio_common_read(&b.dev, 0x16, 2), 0);
+    expect_reply("OK", "writew 0x%" PRIx64 " 0x10000", b.dev.common + 0x16);
+    ck_assert_uint_eq(qvirtio_common_read(&b.dev, 0x16, 2), 0);
+    /* PIO too: the PCI configuration address latch takes a dword. */
+    expect_reply("OK", "outl 0xcf8 0x180000000");
+    expect_reply("OK 0x80000000", "inl 0xcf8");
+}
+END_TEST
+
+/* A qword read of the ABAR at any offset: the bytes the two or three dwords
+ * it touches hold (minivmm decodes it whole; QEMU cuts it into dwords). */
+START_TEST(test_abar_qword_reads)
+{
+    QAhci a;
+    uint32_t dw[4];
+    uint8_t bytes[16];
+
+    ck_assert(qahci_init(&a, &qt->qos, 0));
+    for (int i = 0; i < 4; i++) {
+        dw[i] = qos_readl(&qt->qos, a.abar + 4 * i); /* CAP GHC IS PI */
+        for (int j = 0; j < 4; j++) {
+            bytes[4 * i + j] = dw[i] >> (8 * j);
+        }
+    }
+    for (unsigned off = 0; off <= 8; off++) {
+        uint64_t want = 0;
+
+        for (int j = 0; j < 8; j++) {
+            want |= (uint64_t)bytes[off + j] << (8 * j);
+        }
+        ck_assert_msg(qos_readq(&qt->qos, a.abar + off) == want,
+                      "readq at ABAR+%u", off);
+    }
+}
+END_TEST
+
 Suite *devices_suite(void)
 {
     Suite *s = suite_create("qtest-devices");
@@ -325,6 +434,9 @@ Suite *devices_suite(void)
     tcase_add_test(tc, test_virtio_blk_read_write_flush);
     tcase_add_test(tc, test_virtio_blk_batch_on_two_queues);
     tcase_add_test(tc, test_pci_ecam_matches_port_config);
+    tcase_add_test(tc, test_bulk_access_to_registers);
+    tcase_add_test(tc, test_width_specific_writes_truncate);
+    tcase_add_test(tc, test_abar_qword_reads);
     suite_add_tcase(s, tc);
     return s;
 }
