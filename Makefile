@@ -23,13 +23,14 @@ endif
 CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
             -I. $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS)
-LDLIBS   := -luring -lfdt -lpthread
+LDLIBS   := -luring -lfdt -lseccomp -lpthread
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
 
 # ---- Sources, layer by layer (README.md, "Where things are") ---------------
-UTIL_SRCS := util/log.c util/base64.c util/trace.c util/trace-json.c
+UTIL_SRCS := util/log.c util/base64.c util/trace.c util/trace-json.c \
+             util/sandbox.c
 AIO_SRCS  := aio/async.c aio/timer.c aio/aio-posix.c aio/fdmon-io_uring.c \
              aio/fdmon-poll.c aio/main-loop.c aio/iothread.c \
              aio/uring-flags.c
@@ -197,7 +198,7 @@ bench-uring: $(BENCH_URING)
 
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \
-             linux-libc-dev clang-format fio qemu-system-x86 \
+             libseccomp-dev linux-libc-dev clang-format fio qemu-system-x86 \
              busybox-static cpio kmod acpica-tools
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -6,6 +6,7 @@
 
 #include "aio/iothread.h"
 #include "util/clock.h"
+#include "util/sandbox.h"
 #include "util/trace.h"
 
 struct IOThread {
@@ -42,6 +43,8 @@ static void *iothread_run(void *opaque)
         return NULL;
     }
 
+    /* Its ring and eventfd exist: from here on, only its allowlist. */
+    sandbox_enter(SANDBOX_IOTHREAD);
     aio_set_thread_context(ctx);
     while (!atomic_load(&iothread->stopping)) {
         aio_poll(ctx, true);

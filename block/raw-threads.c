@@ -16,6 +16,7 @@
 
 #include "block/block-int.h"
 #include "block/iov.h"
+#include "util/sandbox.h"
 
 #define POOL_WORKERS 4
 
@@ -143,6 +144,12 @@ static void *pool_worker(void *opaque)
     BlockRequest *req;
     int ret;
 
+    /*
+     * Named by itself (prctl), not by its creator, which would write
+     * /proc/self/task/TID/comm: a sandboxed creator may not open files.
+     */
+    pthread_setname_np(pthread_self(), "blk-worker");
+    sandbox_enter(SANDBOX_BLK_WORKER);
     pthread_mutex_lock(&pool->lock);
     for (;;) {
         while (STAILQ_EMPTY(&pool->queue) && !pool->stopping) {
@@ -198,7 +205,6 @@ static ThreadPool *pool_start(void)
         if (pthread_create(&pool->workers[i], NULL, pool_worker, pool)) {
             break;
         }
-        pthread_setname_np(pool->workers[i], "blk-worker");
         pool->nworkers++;
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -11,12 +11,14 @@
  *   4        KVM could not run the guest: internal error, failed entry,
  *            an exit minivmm does not know
  *   5        the guest did not finish within --timeout
+ *   6        a thread made a system call its seccomp allowlist forbids
+ *            (util/sandbox.h); the message names the thread and the call
  *   65..127  the test exit port 0xf4 was written with V = 1..63 (64 + V);
  *            V >= 64 gives 127
  *   128+N    terminated by signal N (and Ctrl-A x: 128 + SIGINT)
  *
  * The test port's values are moved above 64 so that a guest can never
- * fake one of minivmm's own statuses (1-5) or a signal's (128+N).
+ * fake one of minivmm's own statuses (1-6) or a signal's (128+N).
  *
  * It lives in util/ because devices/exit-ports.c maps the test port's value
  * and devices/ know nothing of vmm/.
@@ -33,6 +35,7 @@ enum {
     EXIT_STATUS_GUEST_CRASH = 3,
     EXIT_STATUS_KVM_ERROR = 4,
     EXIT_STATUS_TIMEOUT = 5,
+    EXIT_STATUS_SECCOMP = 6,
     EXIT_STATUS_TEST_BASE = 64, /* + V for a test port value V of 1..63 */
     EXIT_STATUS_TEST_MAX = 127,
     EXIT_STATUS_SIGNAL_BASE = 128, /* + the signal's number */

@@ -54,6 +54,7 @@ typedef struct MachineConfig {
     bool acpi;       /* ACPI tables, ECAM and the power registers */
     char *dump_acpi; /* a directory for each table as NAME.dat */
     char *trace;     /* "FILE[,events=GLOB][,size=N]" for util/trace.c */
+    bool seccomp;    /* util/sandbox.h: an allowlist per thread role */
 } MachineConfig;
 
 /*

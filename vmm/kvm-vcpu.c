@@ -18,6 +18,7 @@
 #include "util/compiler.h"
 #include "util/exit-status.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 #include "util/trace.h"
 #include "vmm/cpuid.h"
 #include "vmm/kvm.h"
@@ -440,6 +441,7 @@ static void *vcpu_thread(void *opaque)
 
     snprintf(name, sizeof(name), "vcpu%d", cpu->index);
     trace_set_thread_name(name);
+    sandbox_enter(SANDBOX_VCPU); /* before the guest's first instruction */
     while (status < 0 && !atomic_load(&vm->stopping)) {
         if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {

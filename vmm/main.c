@@ -15,6 +15,7 @@
 #include "aio/main-loop.h"
 #include "util/clock.h"
 #include "util/exit-status.h"
+#include "util/sandbox.h"
 #include "util/trace.h"
 #include "vmm/board.h"
 #include "vmm/config.h"
@@ -198,6 +199,7 @@ static int run_qtest(Machine *m, const MachineConfig *cfg)
     }
     if (ret == 0) {
         timeout = timeout_arm(m);
+        sandbox_enter(SANDBOX_MAIN); /* every thread exists now */
         main_loop_run();
         aio_timer_free(timeout);
         /* The qtest thread may be waiting for the lock: let it finish. */
@@ -261,6 +263,7 @@ static int run_kvm(Machine *m, const MachineConfig *cfg)
     }
     if (ret == 0) {
         timeout = timeout_arm(m);
+        sandbox_enter(SANDBOX_MAIN); /* every thread exists now */
         main_loop_run();
         aio_timer_free(timeout);
     } else {
@@ -322,7 +325,7 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return ret > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
     }
-    if (trace_begin(&cfg) < 0) {
+    if (trace_begin(&cfg) < 0 || sandbox_setup(cfg.seccomp) < 0) {
         config_free(&cfg);
         return EXIT_STATUS_USAGE;
     }

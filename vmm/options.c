@@ -140,13 +140,19 @@ static void usage(FILE *out)
         "                             (default: all); N: records kept per\n"
         "                             thread, the newest (%d or more,\n"
         "                             default %d)\n"
+        "  --seccomp on|off           a system-call allowlist for each thread\n"
+        "                             (main loop, vCPU, IOThread, block worker,\n"
+        "                             qtest), installed before the guest runs;\n"
+        "                             a call off its list ends the run with\n"
+        "                             status 6 (default on)\n"
         "  -h, --help                 this text\n"
         "  -V, --version              version\n"
         "\n"
         "Exit status: 0 the guest powered off or rebooted (or wrote 0 to\n"
         "port 0xf4); 1 minivmm failed (setup, KVM_RUN, a disk flush, writing\n"
         "the --trace FILE); 2 a command-line error; 3 the guest crashed (triple fault); 4 KVM\n"
-        "could not run the guest; 5 --timeout expired; 65..127 the guest\n"
+        "could not run the guest; 5 --timeout expired; 6 a call off a --seccomp\n"
+        "allowlist; 65..127 the guest\n"
         "wrote V = 1..63 to port 0xf4 (64 + V; 127 for V >= 64); 128+N\n"
         "signal N (Ctrl-A x: 130).\n",
         MAX_TIMEOUT_S, AIO_POLL_MAX_NS_DEFAULT, AIO_POLL_WEIGHT_DEFAULT,
@@ -470,6 +476,7 @@ enum {
     OPT_ACPI,
     OPT_DUMP_ACPI,
     OPT_TRACE,
+    OPT_SECCOMP,
 };
 
 int config_parse(MachineConfig *cfg, int argc, char **argv)
@@ -502,6 +509,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         {"acpi", required_argument, NULL, OPT_ACPI},
         {"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
         {"trace", required_argument, NULL, OPT_TRACE},
+        {"seccomp", required_argument, NULL, OPT_SECCOMP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -523,6 +531,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         .iothread_uring_flags = AIO_IOTHREAD_URING_FLAGS_DEFAULT,
         .main_uring_flags = AIO_MAIN_URING_FLAGS_DEFAULT,
         .acpi = true,
+        .seccomp = true,
     };
     opterr = 0;
     optind = 1;
@@ -701,6 +710,12 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
             if (set_string(&cfg->dump_acpi, optarg)) {
                 return -EINVAL;
             }
+            break;
+        case OPT_SECCOMP:
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                return fail("--seccomp expects on or off, not '%s'", optarg);
+            }
+            cfg->seccomp = !strcmp(optarg, "on");
             break;
         case OPT_TRACE:
             /* Checked by trace_start() in main(), which opens the file. */

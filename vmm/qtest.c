@@ -11,6 +11,7 @@
 #include "aio/main-loop.h"
 #include "util/base64.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 #include "util/trace.h"
 #include "vmm/qtest.h"
 
@@ -344,6 +345,7 @@ static void *qtest_thread(void *opaque)
 
     /* The guest's CPU, as far as the trace is concerned. */
     trace_set_thread_name("qtest");
+    sandbox_enter(SANDBOX_QTEST); /* before the first command */
 
     for (;;) {
         char *nl;
@@ -460,6 +462,13 @@ int qtest_server_open(QtestServer *s, const char *spec, AddressSpace *as,
         snprintf(err, errlen, "qtest accept: %s", strerror(errno));
         return ret;
     }
+    /*
+     * One client, so the path has done its work: removed now, since the
+     * main thread's seccomp allowlist has no unlink at exit.
+     */
+    close(s->listen_fd);
+    unlink(s->listen_path);
+    s->listen_fd = -1;
     return 0;
 }
 

@@ -1,0 +1,63 @@
+/*
+ * The sandbox: a seccomp allowlist per thread role (--seccomp on|off).
+ *
+ * Each thread installs its role's filter when it starts, before it touches
+ * anything the guest controls; the main thread installs its own last, once
+ * it has created every thread and just before it runs the main loop, so
+ * that no thread inherits the main thread's list on top of its own.
+ *
+ * A thread created after its creator's filter (a block worker, started by
+ * the first request on whichever thread submitted it) runs under both: a
+ * stack of filters allows only what every filter in it allows. So each role
+ * that may start a block worker also allows the worker's calls
+ * (util/sandbox.c says which).
+ *
+ * A system call off the list raises SIGSYS; the handler names the thread's
+ * role and the call's number on stderr and ends the process at once with
+ * EXIT_STATUS_SECCOMP (util/exit-status.h): no flush, no clean-up, since
+ * the thread that made the call can no longer be trusted.
+ *
+ * It lives in util/ because aio/ (IOThreads) and block/ (workers) install
+ * filters too, and they know nothing of vmm/.
+ */
+#ifndef MINIVMM_UTIL_SANDBOX_H
+#define MINIVMM_UTIL_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef enum SandboxRole {
+    SANDBOX_MAIN,       /* the main loop: timers, BHs, AHCI completions */
+    SANDBOX_VCPU,       /* KVM_RUN and the devices' register writes */
+    SANDBOX_IOTHREAD,   /* an IOThread's context: virtio-blk queues */
+    SANDBOX_BLK_WORKER, /* block/raw-threads.c: preadv, pwritev, fdatasync */
+    SANDBOX_QTEST,      /* the qtest accelerator's vCPU-like thread */
+    SANDBOX_NROLES,
+} SandboxRole;
+
+/* The role's name as messages and tests print it ("vcpu", ...). */
+const char *sandbox_role_name(SandboxRole role);
+
+/*
+ * --seccomp on: build every role's filter and install the SIGSYS handler,
+ * before any thread exists. Off: sandbox_enter() does nothing. Prints why
+ * and returns -errno if a filter cannot be built.
+ */
+int sandbox_setup(bool enabled);
+
+/*
+ * Install @role's filter on the calling thread if sandbox_setup(true) was
+ * called; a filter that cannot be installed ends the process (status 1)
+ * with a message: running unconfined when the user asked for a sandbox
+ * would be a lie.
+ */
+void sandbox_enter(SandboxRole role);
+
+/*
+ * Install @role's filter on the calling thread now, whatever --seccomp
+ * said, with the SIGSYS handler: for tests, in a child they fork. Returns
+ * 0 or -errno.
+ */
+int sandbox_install(SandboxRole role);
+
+#endif
