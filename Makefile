@@ -69,7 +69,7 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/vblk-machine.c tests/unit/test-uring-flags.c \
              tests/unit/test-boot.c tests/unit/test-fdt.c \
              tests/unit/test-cpuid.c tests/unit/test-acpi.c \
-             tests/unit/test-trace.c \
+             tests/unit/test-trace.c tests/unit/test-sandbox.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
@@ -77,7 +77,7 @@ UNIT_BIN  := $(BUILD)/tests/unit-tests
 QTEST_SRCS := tests/qtest/main.c tests/qtest/libqtest.c \
               tests/qtest/test-protocol.c tests/qtest/test-cli.c \
               tests/qtest/test-console.c tests/qtest/test-devices.c \
-              tests/qtest/test-trace.c \
+              tests/qtest/test-trace.c tests/qtest/test-sandbox.c \
               tests/qos/qos.c tests/qos/pci.c tests/qos/ahci.c \
               tests/qos/virtio.c tests/qos/virtio-blk.c
 QTEST_BIN  := $(BUILD)/tests/qtest-tests

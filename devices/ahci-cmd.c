@@ -14,6 +14,7 @@
 
 #include "devices/ahci-int.h"
 #include "util/log.h"
+#include "util/sandbox.h"
 #include "util/trace.h"
 
 /* ---- Commands without the disk ----------------------------------------------
@@ -396,6 +397,7 @@ static void ahci_cmd_start(AhciPort *p, int slot, const AhciCmd *c)
         ahci_cmd_done_now(p, slot, 0, 0, 0xff, 0, 0);
         break;
     case ATA_CMD_IDENTIFY_DEVICE:
+        sandbox_test_forbidden_call(); /* tests only: util/sandbox.h */
         ahci_cmd_identify(p, slot, c);
         break;
     case ATA_CMD_SET_FEATURES:

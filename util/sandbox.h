@@ -54,10 +54,12 @@ int sandbox_setup(bool enabled);
 void sandbox_enter(SandboxRole role);
 
 /*
- * Install @role's filter on the calling thread now, whatever --seccomp
- * said, with the SIGSYS handler: for tests, in a child they fork. Returns
- * 0 or -errno.
+ * The test hook of the end-to-end check (tests/qtest/test-cli.c): when
+ * MINIVMM_TEST_FORBIDDEN_SYSCALL=1 was in the environment at
+ * sandbox_setup(), a device path calls this to make a system call that no
+ * role allows (socket), as an exploited device model would. Without the
+ * sandbox the call just succeeds and the socket is closed again.
  */
-int sandbox_install(SandboxRole role);
+void sandbox_test_forbidden_call(void);
 
 #endif

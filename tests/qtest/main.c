@@ -20,6 +20,7 @@ int main(void)
         srunner_add_suite(sr, cli_suite());
         srunner_add_suite(sr, console_suite());
         srunner_add_suite(sr, trace_qtest_suite());
+        srunner_add_suite(sr, sandbox_qtest_suite());
     }
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

@@ -9,5 +9,6 @@ Suite *cli_suite(void);
 Suite *console_suite(void);
 Suite *devices_suite(void);
 Suite *trace_qtest_suite(void);
+Suite *sandbox_qtest_suite(void);
 
 #endif
