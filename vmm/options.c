@@ -12,6 +12,7 @@
 #include "aio/main-loop.h"
 #include "devices/ata.h"
 #include "devices/virtio-blk.h"
+#include "util/sandbox.h"
 #include "util/trace.h"
 #include "vmm/config.h"
 
@@ -144,7 +145,7 @@ static void usage(FILE *out)
         "                             (main loop, vCPU, IOThread, block worker,\n"
         "                             qtest), installed before the guest runs;\n"
         "                             a call off its list ends the run with\n"
-        "                             status 6 (default on)\n"
+        "                             status 6 (default %s)\n"
         "  -h, --help                 this text\n"
         "  -V, --version              version\n"
         "\n"
@@ -157,7 +158,8 @@ static void usage(FILE *out)
         "signal N (Ctrl-A x: 130).\n",
         MAX_TIMEOUT_S, AIO_POLL_MAX_NS_DEFAULT, AIO_POLL_WEIGHT_DEFAULT,
         default_flags, MAIN_LOOP_TIMEOUT_MS_DEFAULT, main_flags, TRACE_SIZE_MIN,
-        TRACE_SIZE_DEFAULT);
+        TRACE_SIZE_DEFAULT,
+        SANDBOX_DEFAULT_ON ? "on" : "off: a sanitizer build");
 }
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -531,7 +533,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         .iothread_uring_flags = AIO_IOTHREAD_URING_FLAGS_DEFAULT,
         .main_uring_flags = AIO_MAIN_URING_FLAGS_DEFAULT,
         .acpi = true,
-        .seccomp = true,
+        .seccomp = SANDBOX_DEFAULT_ON,
     };
     opterr = 0;
     optind = 1;

@@ -92,7 +92,7 @@ START_TEST(test_forbidden_call_from_a_device)
     setenv("MINIVMM_TEST_FORBIDDEN_SYSCALL", "1", 1);
 
     /* On: the IDENTIFY's socket() ends the run; the client loses it. */
-    snprintf(args, sizeof(args), "--disk sata:%s", img);
+    snprintf(args, sizeof(args), "--seccomp on --disk sata:%s", img);
     t = start_logged(args, log_fd);
     ck_assert_int_ne(identify_in_child(t), 0);
     ck_assert_int_eq(qtest_quit(t), 6);
