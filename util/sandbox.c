@@ -198,30 +198,51 @@ const char *sandbox_role_name(SandboxRole role)
 
 /* ---- Building a filter --------------------------------------------------- */
 
-static int allow_list(scmp_filter_ctx f, const int *calls, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        int ret = seccomp_rule_add(f, SCMP_ACT_ALLOW, calls[i], 0);
+/* A filter being built; the first error sticks, later rules are skipped. */
+typedef struct FilterBuilder {
+    scmp_filter_ctx ctx;
+    int err;
+} FilterBuilder;
 
-        if (ret < 0) {
-            return ret;
-        }
+static void add_rule(FilterBuilder *b, uint32_t action, int nr, unsigned ncmp,
+                     const struct scmp_arg_cmp *cmp)
+{
+    if (b->err == 0) {
+        b->err = seccomp_rule_add_array(b->ctx, action, nr, ncmp, cmp);
     }
-    return 0;
 }
 
-static int allow_ioctls(scmp_filter_ctx f, const unsigned long *req, size_t n)
+static void allow(FilterBuilder *b, int nr)
+{
+    add_rule(b, SCMP_ACT_ALLOW, nr, 0, NULL);
+}
+
+/* Allow @nr when its arguments pass @cmp. */
+static void allow_if(FilterBuilder *b, int nr, struct scmp_arg_cmp cmp)
+{
+    add_rule(b, SCMP_ACT_ALLOW, nr, 1, &cmp);
+}
+
+/* Fail @nr with @err: for calls that are made, but whose failure is fine. */
+static void refuse(FilterBuilder *b, int nr, int err)
+{
+    add_rule(b, SCMP_ACT_ERRNO(err), nr, 0, NULL);
+}
+
+static void allow_list(FilterBuilder *b, const int *calls, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int ret = seccomp_rule_add(
-            f, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-            SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, req[i] & 0xffffffffUL));
-
-        if (ret < 0) {
-            return ret;
-        }
+        allow(b, calls[i]);
     }
-    return 0;
+}
+
+static void allow_ioctls(FilterBuilder *b, const unsigned long *req, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        allow_if(
+            b, SCMP_SYS(ioctl),
+            SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, req[i] & 0xffffffffUL));
+    }
 }
 
 /*
@@ -230,77 +251,53 @@ static int allow_ioctls(scmp_filter_ctx f, const unsigned long *req, size_t n)
  * own. clone3 passes its flags in memory, where seccomp cannot look, so
  * it fails with ENOSYS and glibc falls back to clone.
  */
-static int allow_spawn(scmp_filter_ctx f)
+static void allow_spawn(FilterBuilder *b)
 {
-    int ret;
-
-    ret = seccomp_rule_add(
-        f, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-        SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
-    ret =
-        ret ?: seccomp_rule_add(f, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
-    ret = ret
-              ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(set_robust_list),
-                                  0);
-    ret = ret ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(rseq), 0);
-    ret = ret
-              ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                                  SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
-    ret = ret
-              ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-                                  SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS));
-    ret =
-        ret
-            ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
-                                SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
-    return ret;
+    allow_if(b, SCMP_SYS(clone),
+             SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+    refuse(b, SCMP_SYS(clone3), ENOSYS);
+    allow(b, SCMP_SYS(set_robust_list));
+    allow(b, SCMP_SYS(rseq));
+    allow_if(b, SCMP_SYS(prctl), SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
+    allow_if(b, SCMP_SYS(prctl), SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS));
+    allow_if(b, SCMP_SYS(seccomp),
+             SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
 }
 
-static int build_role(scmp_filter_ctx f, SandboxRole role)
+static void build_role(FilterBuilder *b, SandboxRole role)
 {
     const RoleSpec *spec = &roles[role];
-    int ret;
 
-    ret = allow_list(f, base_calls, ARRAY_SIZE(base_calls));
+    allow_list(b, base_calls, ARRAY_SIZE(base_calls));
     /* abort() signals its own process; nothing may signal another. */
-    ret = ret
-              ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-                                  SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+    allow_if(b, SCMP_SYS(tgkill), SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
     /*
      * A crash on any thread: vmm/console.c's handler puts back the old
      * action of the crash signal and raises it again, as abort() does.
      */
     for (size_t i = 0; i < ARRAY_SIZE(crash_signals); i++) {
-        ret =
-            ret
-                ?: seccomp_rule_add(f, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction),
-                                    1, SCMP_A0(SCMP_CMP_EQ, crash_signals[i]));
+        allow_if(b, SCMP_SYS(rt_sigaction),
+                 SCMP_A0(SCMP_CMP_EQ, crash_signals[i]));
     }
     /*
      * No thread opens a file once the guest runs, but glibc's malloc reads
      * /proc/sys/vm/overcommit_memory the first time it trims a thread's
      * heap, and takes a failure as "do not shrink in place".
      */
-    ret =
-        ret ?: seccomp_rule_add(f, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
-    ret = ret ?: allow_list(f, worker_calls, ARRAY_SIZE(worker_calls));
-    ret = ret ?: allow_list(f, spec->calls, spec->ncalls);
-    ret = ret ?: allow_ioctls(f, spec->ioctls, spec->nioctls);
+    refuse(b, SCMP_SYS(openat), EACCES);
+    allow_list(b, worker_calls, ARRAY_SIZE(worker_calls));
+    allow_list(b, spec->calls, spec->ncalls);
+    allow_ioctls(b, spec->ioctls, spec->nioctls);
     if (spec->spawns) {
-        ret = ret ?: allow_spawn(f);
+        allow_spawn(b);
     } else {
         /*
          * Refused, not trapped: glibc blocks every signal around clone,
          * and a SIGSYS that arrives blocked kills without a word.
          */
-        ret = ret
-                  ?: seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone),
-                                      0);
-        ret = ret
-                  ?: seccomp_rule_add(f, SCMP_ACT_ERRNO(EPERM),
-                                      SCMP_SYS(clone3), 0);
+        refuse(b, SCMP_SYS(clone), EPERM);
+        refuse(b, SCMP_SYS(clone3), EPERM);
     }
-    return ret;
 }
 
 /* A role's filter as the BPF program the kernel takes. */
@@ -340,16 +337,19 @@ static int export_filter(scmp_filter_ctx f, SandboxFilter *out)
 static int build_filter(SandboxRole role, SandboxFilter *out)
 {
     /* Off the list: SIGSYS, which sandbox_sigsys() reports. */
-    scmp_filter_ctx f = seccomp_init(SCMP_ACT_TRAP);
-    int ret;
+    FilterBuilder b = {.ctx = seccomp_init(SCMP_ACT_TRAP)};
 
-    if (!f) {
+    if (!b.ctx) {
         return -ENOMEM;
     }
-    ret = build_role(f, role);
-    ret = ret ?: export_filter(f, out);
-    seccomp_release(f);
-    return ret;
+    /* A binary tree of syscall numbers, not a list: every call pays it. */
+    b.err = seccomp_attr_set(b.ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+    build_role(&b, role);
+    if (b.err == 0) {
+        b.err = export_filter(b.ctx, out);
+    }
+    seccomp_release(b.ctx);
+    return b.err;
 }
 
 /* ---- The violation ------------------------------------------------------- */
