@@ -325,9 +325,13 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return ret > 0 ? EXIT_STATUS_OK : EXIT_STATUS_USAGE;
     }
-    if (trace_begin(&cfg) < 0 || sandbox_setup(cfg.seccomp) < 0) {
+    if (trace_begin(&cfg) < 0) {
         config_free(&cfg);
         return EXIT_STATUS_USAGE;
+    }
+    if (sandbox_setup(cfg.seccomp) < 0) { /* it says why */
+        config_free(&cfg);
+        return trace_end(EXIT_STATUS_VMM_ERROR);
     }
     signals_block(&set);
     aio_set_notify_on_sqe(cfg.notify_on_sqe);
