@@ -97,9 +97,11 @@ ms=1000000
     footer
 } >"$dir/on.json"
 
-# Errors first: they need no gnuplot. One line on stderr, status 1.
+# Errors first: they need no gnuplot. One line on stderr, status 1: for
+# no file, not JSON, not a minivmm trace, a trace without an AHCI read.
 echo '{"traceEvents":[]}' >"$dir/other.json"
-for bad in "$dir/missing.json" /etc/hostname "$dir/other.json"; do
+{ header; footer; } >"$dir/empty.json"
+for bad in "$dir/missing.json" /etc/hostname "$dir/other.json" "$dir/empty.json"; do
     scripts/trace-plot "$bad" "$dir/on.json" -o "$dir/bad.png" >/dev/null 2>"$dir/err"
     status=$?
     [ $status = 1 ] || fail "$bad: exit status $status"
