@@ -129,6 +129,7 @@ CK_ENV := CK_TIMEOUT_MULTIPLIER=$(if $(filter 1,$(SANITIZE)),4,1)
 check: $(UNIT_BIN) $(QTEST_BIN) $(BUILD)/minivmm
 	$(CK_ENV) $(UNIT_BIN)
 	tests/scripts/trace-report-test.sh
+	tests/scripts/trace-plot-test.sh
 	$(CK_ENV) MINIVMM=$(BUILD)/minivmm $(QTEST_BIN)
 	$(MAKE) --no-print-directory check-uring-flags
 	$(MAKE) --no-print-directory check-acpi
@@ -198,7 +199,7 @@ bench-uring: $(BENCH_URING)
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \
              linux-libc-dev clang-format fio qemu-system-x86 \
-             busybox-static cpio kmod acpica-tools
+             busybox-static cpio kmod acpica-tools gnuplot-nox
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 deps:

@@ -2,7 +2,10 @@
 #
 #   make check-nested-smoke   prove KVM works inside the nested rig (L1)
 #   make demo                 the 500 ms stall in a Linux guest: notify-on-SQE
-#                             off, then on (MIB=N to change the size)
+#                             off, then on (MIB=N to change the size); prints
+#                             a table, the trace: and repro-guest: lines, and
+#                             writes build/demo/trace-off.json, trace-on.json
+#                             and stall.png (scripts/demo.sh's header)
 #   make check-linux          boot test: Linux on minivmm, both disks, iotest,
 #                             1 and 2 vCPUs' clocks and kernel log, poweroff
 #                             flushes a marker, 4-vCPU topology
