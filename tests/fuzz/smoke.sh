@@ -19,7 +19,7 @@ for t in "$@"; do
     scratch=$build/smoke/corpus-$t
     rm -rf "$scratch"
     mkdir -p "$scratch"
-    "$build/fuzz-$t" -max_total_time="$seconds" -timeout=10 \
+    "$build/fuzz-$t" -max_total_time="$seconds" -timeout=30 \
         -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$build/artifacts/$t-" \
         "$scratch" "tests/fuzz/corpus/$t" >"$log" 2>&1
