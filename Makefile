@@ -7,6 +7,8 @@
 #   make check-acpi         the ACPI tables through iasl -d (part of check)
 #   make bench              run the benchmarks
 #   make format             reformat the sources; make format-check verifies
+#   make fuzz, fuzz-smoke   libFuzzer targets, and a short run of each
+#                           (mk/fuzz.mk)
 
 CC       ?= gcc
 SANITIZE ?= 0
@@ -199,7 +201,8 @@ bench-uring: $(BENCH_URING)
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \
              linux-libc-dev clang-format fio qemu-system-x86 \
-             busybox-static cpio kmod acpica-tools gnuplot-nox
+             busybox-static cpio kmod acpica-tools gnuplot-nox \
+             clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 deps:
