@@ -311,6 +311,14 @@ int main(int argc, char **argv)
         return trace_end(EXIT_STATUS_VMM_ERROR);
     }
     sig.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sig.fd < 0) {
+        /* With the signals blocked, none could stop the run: do not start. */
+        fprintf(stderr, "minivmm: cannot watch for signals (signalfd): %s\n",
+                strerror(errno));
+        main_loop_cleanup();
+        config_free(&cfg);
+        return trace_end(EXIT_STATUS_VMM_ERROR);
+    }
     aio_set_fd_handler(main_loop_context(), sig.fd, signal_readable, NULL, NULL,
                        NULL, &sig);
 
