@@ -16,5 +16,6 @@ Suite *cpuid_suite(void);
 Suite *acpi_suite(void);
 Suite *trace_suite(void);
 Suite *exit_suite(void);
+Suite *msi_routes_suite(void);
 
 #endif
