@@ -84,8 +84,8 @@ void aio_uring_inject_submit_error(AioContext *ctx, int err, unsigned count)
  * completion ring overflowed) and -EAGAIN (the kernel is short of memory
  * for requests) ask us to reap completions first; with @ready to hand them
  * to, do so and try once more. Without it, as for a vCPU thread that will
- * not dispatch them, return the error: the SQEs stay queued and the home
- * thread's next prepare submits them.
+ * not dispatch them, return the error: the SQEs stay queued, and the home
+ * thread submits them before it next sleeps (prepare, or the wait itself).
  */
 static int submit(AioContext *ctx, AioReady *ready)
 {
