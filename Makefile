@@ -47,7 +47,8 @@ DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
              devices/virtqueue.c devices/virtio-pci.c \
              devices/virtio-pci-regs.c devices/virtio-blk.c
 VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c vmm/console.c vmm/kvm.c \
-             vmm/kvm-vcpu.c vmm/machine-boot.c vmm/cpuid.c vmm/kvm-probe.c
+             vmm/kvm-vcpu.c vmm/machine-boot.c vmm/cpuid.c vmm/kvm-probe.c \
+             vmm/msi-routes.c
 MAIN_SRCS := vmm/main.c
 
 FW_SRCS   := firmware/boot.c firmware/linux.c firmware/elf.c \
@@ -70,7 +71,8 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/vblk-machine.c tests/unit/test-uring-flags.c \
              tests/unit/test-boot.c tests/unit/test-fdt.c \
              tests/unit/test-cpuid.c tests/unit/test-acpi.c \
-             tests/unit/test-trace.c \
+             tests/unit/test-trace.c tests/unit/test-exit.c \
+             tests/unit/test-msi-routes.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests

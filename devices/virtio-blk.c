@@ -353,6 +353,11 @@ int virtio_blk_create(VirtioBlk **out, PciHost *host, uint8_t devfn,
     return 0;
 }
 
+void virtio_blk_quiesce(VirtioBlk *s)
+{
+    virtio_pci_quiesce(&s->vpci);
+}
+
 void virtio_blk_destroy(VirtioBlk *s)
 {
     if (!s) {

@@ -15,5 +15,7 @@ Suite *fdt_suite(void);
 Suite *cpuid_suite(void);
 Suite *acpi_suite(void);
 Suite *trace_suite(void);
+Suite *exit_suite(void);
+Suite *msi_routes_suite(void);
 
 #endif
