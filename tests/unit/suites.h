@@ -17,5 +17,6 @@ Suite *acpi_suite(void);
 Suite *trace_suite(void);
 Suite *exit_suite(void);
 Suite *msi_routes_suite(void);
+Suite *stress_suite(void);
 
 #endif
