@@ -35,7 +35,7 @@ AIO_SRCS  := aio/async.c aio/timer.c aio/aio-posix.c aio/fdmon-io_uring.c \
              aio/uring-flags.c
 BLOCK_SRCS := block/block.c block/open.c block/bounce.c block/iov.c \
               block/raw-uring.c block/raw-threads.c block/null.c \
-              block/stats.c block/inject.c
+              block/stats.c block/inject.c block/logwrites.c
 DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
              devices/pci-msix.c \
              devices/serial.c devices/fw-cfg.c devices/exit-ports.c \
