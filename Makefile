@@ -68,7 +68,7 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/vblk-machine.c tests/unit/test-uring-flags.c \
              tests/unit/test-boot.c tests/unit/test-fdt.c \
              tests/unit/test-cpuid.c tests/unit/test-acpi.c \
-             tests/unit/test-trace.c \
+             tests/unit/test-trace.c tests/unit/test-crash.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests

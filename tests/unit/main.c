@@ -38,6 +38,7 @@ int main(void)
     srunner_add_suite(sr, cpuid_suite());
     srunner_add_suite(sr, acpi_suite());
     srunner_add_suite(sr, trace_suite());
+    srunner_add_suite(sr, crash_suite());
     int failed;
 
     srunner_run_all(sr, CK_NORMAL);

@@ -15,5 +15,6 @@ Suite *fdt_suite(void);
 Suite *cpuid_suite(void);
 Suite *acpi_suite(void);
 Suite *trace_suite(void);
+Suite *crash_suite(void);
 
 #endif
