@@ -350,11 +350,27 @@ static void apply_write(const BlockLogEntry *e, uint8_t *image, uint64_t base,
     }
 }
 
-static int by_done(const void *a, const void *b)
-{
-    const EngineOp *x = *(EngineOp *const *)a, *y = *(EngineOp *const *)b;
+/* A write that lands in the replay, whole or torn. */
+typedef struct Landing {
+    const EngineOp *op;
+    bool torn;
+} Landing;
 
-    return x->done < y->done ? -1 : x->done > y->done;
+/*
+ * Landings in the order the writes completed (those still running last, in
+ * the order they were issued): of two writes to a sector, the one issued
+ * after the other completed holds the newer data, and a disk that keeps both
+ * keeps that one. Concurrent writes to one sector have no order to keep.
+ */
+static int by_completion(const void *a, const void *b)
+{
+    const EngineOp *x = ((const Landing *)a)->op;
+    const EngineOp *y = ((const Landing *)b)->op;
+
+    if (x->done != y->done) {
+        return x->done < y->done ? -1 : 1;
+    }
+    return x->submit < y->submit ? -1 : x->submit > y->submit;
 }
 
 /* Flushed (completed before @covered, a flush's submission) or FUA. */
@@ -370,8 +386,8 @@ void blk_log_replay(BlockLog *log, uint64_t cut, BlockLogKeep keep,
                     uint64_t base, uint64_t len)
 {
     uint64_t covered = 0, rng = seed ^ (cut * 0x2545f4914f6cdd1dULL);
-    EngineOp **durable;
-    size_t ndurable = 0;
+    Landing *land;
+    size_t nland = 0;
 
     log_index(log);
     memcpy(image, initial, len);
@@ -387,59 +403,36 @@ void blk_log_replay(BlockLog *log, uint64_t cut, BlockLogKeep keep,
         }
     }
 
-    /*
-     * Durable writes land in the order they completed: two that overlap
-     * were ordered by whoever waited for the first before issuing the
-     * second, so the later completion is the newer data.
-     */
-    durable = calloc(log->nops + 1, sizeof(*durable));
-    if (!durable) {
+    /* Every durable write lands whole; @keep chooses among the others. */
+    land = calloc(log->nops + 1, sizeof(*land));
+    if (!land) {
         abort();
     }
     for (size_t i = 0; i < log->nops; i++) {
-        EngineOp *op = &log->ops[i];
+        const EngineOp *op = &log->ops[i];
         const BlockLogEntry *e = &log->entries[op->submit];
+        uint64_t choice = 0; /* 0: absent, 1: whole, 2: torn */
 
-        if (is_durable(op, e, covered, cut)) {
-            durable[ndurable++] = op;
-        }
-    }
-    qsort(durable, ndurable, sizeof(*durable), by_done);
-    for (size_t i = 0; i < ndurable; i++) {
-        apply_write(&log->entries[durable[i]->submit], image, base, len, false,
-                    &rng);
-    }
-
-    /*
-     * The writes in doubt land after them: none of them was waited for
-     * before a durable write was issued (it would then be durable itself),
-     * so none is older than a durable write it overlaps.
-     */
-    for (size_t i = 0; i < log->nops; i++) {
-        EngineOp *op = &log->ops[i];
-        const BlockLogEntry *e = &log->entries[op->submit];
-        uint64_t choice;
-
-        if (e->op != BLOCK_OP_WRITE || e->tick >= cut ||
-            is_durable(op, e, covered, cut)) {
+        if (e->op != BLOCK_OP_WRITE || e->tick >= cut) {
             continue;
         }
-        switch (keep) {
-        case BLOG_KEEP_NONE:
-            break;
-        case BLOG_KEEP_ALL:
-            apply_write(e, image, base, len, false, &rng);
-            break;
-        case BLOG_KEEP_TORN:
-            apply_write(e, image, base, len, true, &rng);
-            break;
-        case BLOG_KEEP_RANDOM:
+        if (is_durable(op, e, covered, cut)) {
+            choice = 1;
+        } else if (keep == BLOG_KEEP_ALL) {
+            choice = 1;
+        } else if (keep == BLOG_KEEP_TORN) {
+            choice = 2;
+        } else if (keep == BLOG_KEEP_RANDOM) {
             choice = next_random(&rng) % 3;
-            if (choice) {
-                apply_write(e, image, base, len, choice == 2, &rng);
-            }
-            break;
+        }
+        if (choice) {
+            land[nland++] = (Landing){.op = op, .torn = choice == 2};
         }
     }
-    free(durable);
+    qsort(land, nland, sizeof(*land), by_completion);
+    for (size_t i = 0; i < nland; i++) {
+        apply_write(&log->entries[land[i].op->submit], image, base, len,
+                    land[i].torn, &rng);
+    }
+    free(land);
 }
