@@ -93,8 +93,8 @@ typedef enum BlockLogKeep {
  * write that completed before a FLUSH was submitted whose completion came
  * before the cut, and a FUA write that completed before it. Every other
  * write handed to the engine before the cut is in doubt; @keep and @seed
- * choose which of them land, whole or torn at a sector. @base and @len are
- * multiples of BLK_LOG_SECTOR.
+ * choose which of them land, whole or torn at a sector. What lands lands in
+ * completion order. @base and @len are multiples of BLK_LOG_SECTOR.
  */
 void blk_log_replay(BlockLog *log, uint64_t cut, BlockLogKeep keep,
                     uint64_t seed, const uint8_t *initial, uint8_t *image,

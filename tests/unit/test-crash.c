@@ -22,7 +22,8 @@
  * and filled from them, so an image tells which write each sector came from,
  * and a corrupt or misplaced sector shows as such.
  *
- * How it can fail (the last two test cases): a hand-made log where a FLUSH
+ * How it can fail (test_lying_disk_is_caught and
+ * test_checker_on_hand_made_logs): a hand-made log where a FLUSH
  * completes before a write it covers is stable, one where a write is
  * reported complete before the engine finished it, and live runs with a
  * test-only disk bug (blk_log_inject_bug(): a FLUSH that does nothing, a
