@@ -53,7 +53,7 @@ AIO_SRCS  := aio/async.c aio/timer.c aio/aio-posix.c aio/fdmon-io_uring.c \
              aio/uring-flags.c
 BLOCK_SRCS := block/block.c block/open.c block/bounce.c block/iov.c \
               block/raw-uring.c block/raw-threads.c block/null.c \
-              block/stats.c block/inject.c
+              block/stats.c block/inject.c block/logwrites.c
 DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
              devices/pci-msix.c \
              devices/serial.c devices/fw-cfg.c devices/exit-ports.c \
@@ -89,6 +89,7 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/test-cpuid.c tests/unit/test-acpi.c \
              tests/unit/test-trace.c tests/unit/test-exit.c \
              tests/unit/test-msi-routes.c tests/unit/test-stress.c \
+             tests/unit/test-crash.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests

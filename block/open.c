@@ -366,6 +366,8 @@ int blk_open(const char *path, const BlockOptions *opts, BlockBackend **pblk,
     } else if (!strncmp(path, NULL_PREFIX, strlen(NULL_PREFIX))) {
         ret = blk_open_null(blk, path, err, errlen);
         blk->latency_ns = opts->latency_ns;
+    } else if (!strncmp(path, BLK_LOG_PREFIX, strlen(BLK_LOG_PREFIX))) {
+        ret = blk_open_logwrites(blk, path, opts, err, errlen);
     } else if (opts->latency_ns) {
         set_error(err, errlen, "%s: latency_ns is for null:// images only",
                   path);
@@ -408,6 +410,7 @@ void blk_close(BlockBackend *blk)
     }
     blk_drain(blk);
     blk_pool_free(blk);
+    blk_log_unref(blk->log);
     for (bctx = atomic_load(&blk->ctxs); bctx; bctx = next) {
         next = bctx->next;
         free(bctx);

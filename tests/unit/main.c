@@ -41,6 +41,7 @@ int main(void)
     srunner_add_suite(sr, exit_suite());
     srunner_add_suite(sr, msi_routes_suite());
     srunner_add_suite(sr, stress_suite());
+    srunner_add_suite(sr, crash_suite());
     int failed;
 
     srunner_run_all(sr, CK_NORMAL);

@@ -18,5 +18,6 @@ Suite *trace_suite(void);
 Suite *exit_suite(void);
 Suite *msi_routes_suite(void);
 Suite *stress_suite(void);
+Suite *crash_suite(void);
 
 #endif

@@ -100,7 +100,7 @@ void vm_start(const VmOptions *o)
                                           .weight = AIO_POLL_WEIGHT_DEFAULT},
                                  .uring_flags =
                                      AIO_IOTHREAD_URING_FLAGS_DEFAULT};
-    char path[256], err[256];
+    char path[256], spec[300], err[256];
 
     if (!o) {
         o = &none;
@@ -131,7 +131,12 @@ void vm_start(const VmOptions *o)
             .set_level = irq_set_level, .opaque = &vm.irq[n], .gsi = 10 + n};
 
         vm.img_fd[n] = make_image(n, path, sizeof(path));
-        ck_assert_msg(blk_open_string(path, o->readonly ? "readonly=on" : NULL,
+        snprintf(spec, sizeof(spec), "%s%s", o->blk_scheme ? o->blk_scheme : "",
+                 path);
+        ck_assert_msg(blk_open_string(spec,
+                                      o->blk_options ? o->blk_options
+                                      : o->readonly  ? "readonly=on"
+                                                     : NULL,
                                       &vm.blk[n], err, sizeof(err)) == 0,
                       "blk_open: %s", err);
         unlink(path);
