@@ -53,7 +53,7 @@ static void trace_submit(AioContext *ctx)
 /* DATAPATH 5: the SQEs queued so far go to the kernel. */
 static int submit(AioContext *ctx)
 {
-    if (trace_event_mask) {
+    if (TRACE_ANY()) {
         trace_submit(ctx);
     }
     return io_uring_submit(&ctx->ring);
@@ -258,7 +258,7 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioWait *w, int64_t timeout_ns,
      */
     if (may_submit) {
         /* DATAPATH 5: an IOThread submits and sleeps in one system call. */
-        if (trace_event_mask && io_uring_sq_ready(&ctx->ring)) {
+        if (TRACE_ANY() && io_uring_sq_ready(&ctx->ring)) {
             trace_submit(ctx);
         }
         ret = io_uring_submit_and_wait_timeout(&ctx->ring, &cqe, 1, tsp, NULL);
