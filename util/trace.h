@@ -146,6 +146,12 @@ int trace_finish(void);
 
 bool trace_active(void);
 
+/*
+ * Records emitted since trace_start(), by every thread, kept or dropped.
+ * Call, as trace_finish(), once the threads that emit have stopped.
+ */
+uint64_t trace_emitted(void);
+
 /* Name the calling thread's track ("vcpu0", "main", "iothread0", ...). */
 void trace_set_thread_name(const char *name);
 
