@@ -203,8 +203,9 @@ bench-aio: $(BENCH_AIO)
 	$(BENCH_AIO)
 
 # 4 KiB random reads vs fio; keeps a 1 GiB image in /var/tmp between runs.
-bench-block: $(BENCH_BLOCK)
-	$(BENCH_BLOCK)
+# Last, the trace points' cost, off and on (docs/tracing.md).
+bench-block: $(BENCH_BLOCK) $(NOTRACE)/tests/bench-block
+	$(BENCH_BLOCK) --trace-none $(NOTRACE)/tests/bench-block
 
 # iotest through qtest: the stall, the fix, virtio-blk, and QEMU beside them.
 bench-repro: $(BENCH_REPRO) $(BUILD)/minivmm
