@@ -199,8 +199,9 @@ $(BENCH_REPRO): $(REPRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 
 bench: bench-aio bench-block bench-repro bench-uring
 
-bench-aio: $(BENCH_AIO)
-	$(BENCH_AIO)
+# Last, the trace points' cost, off and on (docs/tracing.md).
+bench-aio: $(BENCH_AIO) $(NOTRACE)/tests/bench-aio
+	$(BENCH_AIO) --trace-none $(NOTRACE)/tests/bench-aio
 
 # 4 KiB random reads vs fio; keeps a 1 GiB image in /var/tmp between runs.
 # Last, the trace points' cost, off and on (docs/tracing.md).
