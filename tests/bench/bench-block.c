@@ -421,13 +421,14 @@ static const struct CostTarget {
  * Off: many short runs, since two runs by two processes differ by 10% and
  * more (this machine's speed drifts even between runs 100 ms apart), and the
  * median of the per-round ratios needs many rounds to settle to a percent.
- * On: fewer, longer runs (each pays once for its first pass through a fresh
- * ring); within one process, runs side by side differ less.
+ * On: runs long enough that a fresh ring's first pass (its page faults, some
+ * 5 ms for the default 20 MiB) weighs little, and trace_finish() writes the
+ * file (a quarter of a second for a full ring) after each.
  */
 #define COST_OFF_ROUNDS 41
 #define COST_OFF_RUN_MS 100
-#define COST_ON_ROUNDS  9
-#define COST_ON_RUN_MS  1000
+#define COST_ON_ROUNDS  21
+#define COST_ON_RUN_MS  300
 #define COST_ROUNDS     41 /* the larger */
 
 /* --run PATH OPTS QD MS: one run, its IOPS on TRACE_COST_CHILD_TAG's line. */
