@@ -41,7 +41,7 @@ endif
 CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
             -I. $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS)
-LDLIBS   := -luring -lfdt -lpthread
+LDLIBS   := -luring -lfdt -lpthread -lm
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
@@ -195,10 +195,32 @@ check-qemu: $(QTEST_BIN)
 	$(CK_ENV) QTEST_TARGET=qemu $(QTEST_BIN)
 
 # ---- Benchmarks -----------------------------------------------------------
-$(BENCH_AIO): $(BUILD)/tests/bench/bench-aio.o $(LIB)
+BENCH_COMMON := tests/bench/trace-cost.c
+
+$(BENCH_AIO): $(BUILD)/tests/bench/bench-aio.o \
+              $(BENCH_COMMON:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BENCH_BLOCK): $(BUILD)/tests/bench/bench-block.o $(LIB)
+$(BENCH_BLOCK): $(BUILD)/tests/bench/bench-block.o \
+                $(BENCH_COMMON:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# bench-aio and bench-block once more, with the trace points compiled out
+# (-DMINIVMM_TRACE_NONE, util/trace.h): the baseline their trace-off-cost
+# lines compare the normal build with (docs/tracing.md).
+NOTRACE := $(BUILD)/notrace
+
+$(NOTRACE)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DMINIVMM_TRACE_NONE -c -o $@ $<
+
+$(NOTRACE)/libminivmm.a: $(LIB_SRCS:%.c=$(NOTRACE)/%.o)
+	rm -f $@
+	ar rcs $@ $^
+
+$(NOTRACE)/tests/bench-%: $(NOTRACE)/tests/bench/bench-%.o \
+                          $(BENCH_COMMON:%.c=$(NOTRACE)/%.o) \
+                          $(NOTRACE)/libminivmm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 URING_SRCS := tests/bench/bench-uring.c tests/bench/bench-uring-stats.c \
@@ -218,12 +240,14 @@ $(BENCH_REPRO): $(REPRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 
 bench: bench-aio bench-block bench-repro bench-uring
 
-bench-aio: $(BENCH_AIO)
-	$(BENCH_AIO)
+# Last, the trace points' cost, off and on (docs/tracing.md).
+bench-aio: $(BENCH_AIO) $(NOTRACE)/tests/bench-aio
+	$(BENCH_AIO) --trace-none $(NOTRACE)/tests/bench-aio
 
 # 4 KiB random reads vs fio; keeps a 1 GiB image in /var/tmp between runs.
-bench-block: $(BENCH_BLOCK)
-	$(BENCH_BLOCK)
+# Last, the trace points' cost, off and on (docs/tracing.md).
+bench-block: $(BENCH_BLOCK) $(NOTRACE)/tests/bench-block
+	$(BENCH_BLOCK) --trace-none $(NOTRACE)/tests/bench-block
 
 # iotest through qtest: the stall, the fix, virtio-blk, and QEMU beside them.
 bench-repro: $(BENCH_REPRO) $(BUILD)/minivmm

@@ -93,7 +93,7 @@ static int submit(AioContext *ctx, AioReady *ready)
     int ret;
 
     for (;;) {
-        if (trace_event_mask) {
+        if (TRACE_ANY()) {
             trace_submit(ctx);
         }
         ret = injected_submit_error(ctx);
@@ -373,7 +373,7 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioWait *w, int64_t timeout_ns,
      */
     if (may_submit) {
         /* DATAPATH 5: an IOThread submits and sleeps in one system call. */
-        if (trace_event_mask && io_uring_sq_ready(&ctx->ring)) {
+        if (TRACE_ANY() && io_uring_sq_ready(&ctx->ring)) {
             trace_submit(ctx);
         }
         ret = injected_submit_error(ctx);
