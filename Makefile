@@ -4,17 +4,35 @@
 #   make                    build ./minivmm
 #   make check              build and run the unit tests
 #   make check SANITIZE=1   the same under AddressSanitizer + UBSan
+#   make check TSAN=1       the unit tests under ThreadSanitizer (check-tsan)
 #   make check-acpi         the ACPI tables through iasl -d (part of check)
 #   make bench              run the benchmarks
 #   make format             reformat the sources; make format-check verifies
+#   make fuzz, fuzz-smoke   libFuzzer targets, and a short run of each
+#                           (mk/fuzz.mk)
 
 CC       ?= gcc
 SANITIZE ?= 0
+TSAN     ?= 0
+
+ifeq ($(SANITIZE)$(TSAN),11)
+$(error SANITIZE=1 and TSAN=1 do not mix: ASan and TSan exclude each other)
+endif
 
 ifeq ($(SANITIZE),1)
 BUILD    ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
+else ifeq ($(TSAN),1)
+# ThreadSanitizer sees every access the program makes, but not the kernel's
+# through io_uring's shared rings: see tests/tsan.supp. gcc also warns that
+# TSan does not model a standalone __atomic_thread_fence() (the store-fence-
+# load pairs around virtqueue notification suppression): those orderings
+# go unchecked, they are not errors, so the warning is off.
+BUILD    ?= build-tsan
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer \
+            $(shell $(CC) -Werror -Wno-tsan -fsyntax-only -x c /dev/null \
+                2>/dev/null && echo -Wno-tsan)
 else
 BUILD    ?= build
 SANFLAGS :=
@@ -23,7 +41,7 @@ endif
 CFLAGS   := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
             -I. $(SANFLAGS) -MMD -MP $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS)
-LDLIBS   := -luring -lfdt -lseccomp -lpthread
+LDLIBS   := -luring -lfdt -lseccomp -lpthread -lm
 
 CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   := $(shell pkg-config --libs check 2>/dev/null)
@@ -36,7 +54,7 @@ AIO_SRCS  := aio/async.c aio/timer.c aio/aio-posix.c aio/fdmon-io_uring.c \
              aio/uring-flags.c
 BLOCK_SRCS := block/block.c block/open.c block/bounce.c block/iov.c \
               block/raw-uring.c block/raw-threads.c block/null.c \
-              block/stats.c block/inject.c
+              block/stats.c block/inject.c block/logwrites.c
 DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
              devices/pci-msix.c \
              devices/serial.c devices/fw-cfg.c devices/exit-ports.c \
@@ -46,7 +64,8 @@ DEV_SRCS  := devices/memory.c devices/address-space.c devices/pci.c \
              devices/virtqueue.c devices/virtio-pci.c \
              devices/virtio-pci-regs.c devices/virtio-blk.c
 VMM_SRCS  := vmm/qtest.c vmm/options.c vmm/board.c vmm/console.c vmm/kvm.c \
-             vmm/kvm-vcpu.c vmm/machine-boot.c vmm/cpuid.c vmm/kvm-probe.c
+             vmm/kvm-vcpu.c vmm/machine-boot.c vmm/cpuid.c vmm/kvm-probe.c \
+             vmm/msi-routes.c
 MAIN_SRCS := vmm/main.c
 
 FW_SRCS   := firmware/boot.c firmware/linux.c firmware/elf.c \
@@ -69,7 +88,9 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/vblk-machine.c tests/unit/test-uring-flags.c \
              tests/unit/test-boot.c tests/unit/test-fdt.c \
              tests/unit/test-cpuid.c tests/unit/test-acpi.c \
-             tests/unit/test-trace.c tests/unit/test-sandbox.c \
+             tests/unit/test-trace.c tests/unit/test-exit.c \
+             tests/unit/test-msi-routes.c tests/unit/test-stress.c \
+             tests/unit/test-crash.c tests/unit/test-sandbox.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
@@ -89,7 +110,7 @@ BENCH_URING := $(BUILD)/tests/bench-uring
 ALL_C     := $(shell find util aio block devices vmm firmware tests \
                  -name '*.[ch]' 2>/dev/null | sort)
 
-.PHONY: all deps check check-uring-flags check-acpi check-qemu bench bench-aio bench-block bench-repro \
+.PHONY: all deps check check-all check-tsan check-uring-flags check-acpi check-qemu bench bench-aio bench-block bench-repro \
         bench-uring \
         format format-check clean
 
@@ -127,9 +148,29 @@ $(QTEST_BIN): $(QTEST_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 # Check forks each test; sanitizer builds run slower, so allow more time.
 CK_ENV := CK_TIMEOUT_MULTIPLIER=$(if $(filter 1,$(SANITIZE)),4,1)
 
-check: $(UNIT_BIN) $(QTEST_BIN) $(BUILD)/minivmm
+ifeq ($(TSAN),1)
+# Under TSan `make check` is check-tsan: the unit tests only (the qtest
+# tests run minivmm as a child and mostly exercise the socket protocol).
+check: check-tsan
+else
+check: check-all
+endif
+
+# ThreadSanitizer: every unit suite, the stress suite longer. halt_on_error
+# makes the first report fail its test (Check sees the exit code);
+# second_deadlock_stack gives both stacks of a lock-order report.
+TSAN_ENV := CK_TIMEOUT_MULTIPLIER=10 MINIVMM_STRESS_SECONDS=10 \
+            TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
+            suppressions=$(CURDIR)/tests/tsan.supp"
+TSAN_UNIT_BIN := build-tsan/tests/unit-tests
+check-tsan:
+	$(MAKE) --no-print-directory TSAN=1 $(TSAN_UNIT_BIN)
+	$(TSAN_ENV) $(TSAN_UNIT_BIN)
+
+check-all: $(UNIT_BIN) $(QTEST_BIN) $(BUILD)/minivmm
 	$(CK_ENV) $(UNIT_BIN)
 	tests/scripts/trace-report-test.sh
+	tests/scripts/trace-plot-test.sh
 	$(CK_ENV) MINIVMM=$(BUILD)/minivmm $(QTEST_BIN)
 	$(MAKE) --no-print-directory check-uring-flags
 	$(MAKE) --no-print-directory check-acpi
@@ -155,10 +196,32 @@ check-qemu: $(QTEST_BIN)
 	$(CK_ENV) QTEST_TARGET=qemu $(QTEST_BIN)
 
 # ---- Benchmarks -----------------------------------------------------------
-$(BENCH_AIO): $(BUILD)/tests/bench/bench-aio.o $(LIB)
+BENCH_COMMON := tests/bench/trace-cost.c
+
+$(BENCH_AIO): $(BUILD)/tests/bench/bench-aio.o \
+              $(BENCH_COMMON:%.c=$(BUILD)/%.o) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BENCH_BLOCK): $(BUILD)/tests/bench/bench-block.o $(LIB)
+$(BENCH_BLOCK): $(BUILD)/tests/bench/bench-block.o \
+                $(BENCH_COMMON:%.c=$(BUILD)/%.o) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# bench-aio and bench-block once more, with the trace points compiled out
+# (-DMINIVMM_TRACE_NONE, util/trace.h): the baseline their trace-off-cost
+# lines compare the normal build with (docs/tracing.md).
+NOTRACE := $(BUILD)/notrace
+
+$(NOTRACE)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DMINIVMM_TRACE_NONE -c -o $@ $<
+
+$(NOTRACE)/libminivmm.a: $(LIB_SRCS:%.c=$(NOTRACE)/%.o)
+	rm -f $@
+	ar rcs $@ $^
+
+$(NOTRACE)/tests/bench-%: $(NOTRACE)/tests/bench/bench-%.o \
+                          $(BENCH_COMMON:%.c=$(NOTRACE)/%.o) \
+                          $(NOTRACE)/libminivmm.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 URING_SRCS := tests/bench/bench-uring.c tests/bench/bench-uring-stats.c \
@@ -178,12 +241,14 @@ $(BENCH_REPRO): $(REPRO_SRCS:%.c=$(BUILD)/%.o) $(LIB)
 
 bench: bench-aio bench-block bench-repro bench-uring
 
-bench-aio: $(BENCH_AIO)
-	$(BENCH_AIO)
+# Last, the trace points' cost, off and on (docs/tracing.md).
+bench-aio: $(BENCH_AIO) $(NOTRACE)/tests/bench-aio
+	$(BENCH_AIO) --trace-none $(NOTRACE)/tests/bench-aio
 
 # 4 KiB random reads vs fio; keeps a 1 GiB image in /var/tmp between runs.
-bench-block: $(BENCH_BLOCK)
-	$(BENCH_BLOCK)
+# Last, the trace points' cost, off and on (docs/tracing.md).
+bench-block: $(BENCH_BLOCK) $(NOTRACE)/tests/bench-block
+	$(BENCH_BLOCK) --trace-none $(NOTRACE)/tests/bench-block
 
 # iotest through qtest: the stall, the fix, virtio-blk, and QEMU beside them.
 bench-repro: $(BENCH_REPRO) $(BUILD)/minivmm
@@ -199,7 +264,8 @@ bench-uring: $(BENCH_URING)
 # ---- Dependencies (Debian) -------------------------------------------------
 DEPS_PKGS := build-essential pkg-config liburing-dev libfdt-dev check \
              libseccomp-dev linux-libc-dev clang-format fio qemu-system-x86 \
-             busybox-static cpio kmod acpica-tools
+             busybox-static cpio kmod acpica-tools gnuplot-nox \
+             clang libclang-rt-14-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 deps:
@@ -223,6 +289,6 @@ format-check:
 	clang-format --dry-run --Werror $(ALL_C)
 
 clean:
-	rm -rf build build-san minivmm
+	rm -rf build build-san build-tsan minivmm
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -34,6 +34,13 @@ typedef struct AioHandler {
     /* fdmon-io_uring: the one-shot POLL_ADD SQE currently armed. */
     CqeHandler poll_cqe;
     bool poll_armed;
+    /*
+     * fdmon-io_uring: a POLL_ADD (or, once deleted, a POLL_REMOVE) still to
+     * be queued, on ctx->polls_to_queue until the next prepare: the poll
+     * fired and is re-armed then, or the SQ ring had no room for it.
+     */
+    bool poll_to_queue;
+    LIST_ENTRY(AioHandler) node_to_queue;
 } AioHandler;
 
 typedef LIST_HEAD(, AioHandler) AioHandlerList;
@@ -67,8 +74,13 @@ typedef struct FDMonOps {
     void (*cleanup)(AioContext *ctx);
     /* A handler was added (new_node), removed (old_node) or replaced. */
     void (*update)(AioContext *ctx, AioHandler *old_node, AioHandler *new_node);
-    /* Before waiting; submit queued SQEs now if @submit. */
-    void (*prepare)(AioContext *ctx, AioWait *w, bool submit);
+    /*
+     * Before waiting; submit queued SQEs now if @submit. Completions it had
+     * to reap to make the kernel take them go to @ready. Returns true if the
+     * wait must not sleep: work is in @ready, or the kernel refused SQEs
+     * that a sleep would leave unsubmitted.
+     */
+    bool (*prepare)(AioContext *ctx, AioWait *w, AioReady *ready, bool submit);
     /*
      * Sleep until an event or @timeout_ns (-1: forever). @may_submit allows
      * submitting queued SQEs in the same system call. Returns -ETIME on
@@ -148,6 +160,10 @@ struct AioContext {
     unsigned ring_flags;
     unsigned sqes_in_flight;  /* aio_add_sqe() requests not completed yet */
     atomic_uint io_in_flight; /* block requests (aio_context_io_begin()) */
+    AioHandlerList polls_to_queue; /* see AioHandler.poll_to_queue */
+    /* aio_uring_inject_submit_error(): fail this many submits so. */
+    int inject_submit_errno;
+    unsigned inject_submit_count;
 
     /* Counters; updated with relaxed atomics since any thread may notify. */
     struct {

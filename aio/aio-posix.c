@@ -397,6 +397,18 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
         timeout = min_timeout(timeout, hooks->timeout_cap_ns);
     }
 
+    aio_free_deleted_handlers(ctx);
+    /*
+     * Without hooks this thread may submit while it waits (one system call).
+     * With hooks the wait runs without the big lock, while vCPU threads may
+     * queue SQEs: submit now, under the lock, and only wait afterwards.
+     * When the fd monitor could not submit, or reaped completions to make
+     * the kernel take SQEs, a sleep would only delay them: do not sleep.
+     */
+    if (ctx->fdmon->prepare(ctx, &wait, &ready, hooks != NULL || polling)) {
+        timeout = 0;
+    }
+
     /*
      * Only a pass that had to wait teaches the weighted policy: one that
      * found work pending (a BH, a notify) did not wait, and its zero would
@@ -405,14 +417,6 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
      * hundred nanoseconds, so it grows the polling time from zero.
      */
     learn = polling && (ctx->poll_params.weight == 0 || timeout != 0);
-
-    aio_free_deleted_handlers(ctx);
-    /*
-     * Without hooks this thread may submit while it waits (one system call).
-     * With hooks the wait runs without the big lock, while vCPU threads may
-     * queue SQEs: submit now, under the lock, and only wait afterwards.
-     */
-    ctx->fdmon->prepare(ctx, &wait, hooks != NULL || polling);
 
     if (polling) {
         /* The classic policy has one state; the weighted one learns two. */

@@ -309,6 +309,14 @@ bool aio_get_notify_on_sqe(void);
 void aio_context_io_begin(AioContext *ctx);
 void aio_context_io_end(AioContext *ctx);
 
+/*
+ * For tests: make the next @count submits of @ctx's ring (those that have
+ * SQEs to submit) fail with -@err, as if the kernel had refused the SQEs
+ * and taken none. Call on the home thread (for the main context, with the
+ * big lock held). Does nothing to a context without io_uring.
+ */
+void aio_uring_inject_submit_error(AioContext *ctx, int err, unsigned count);
+
 /* ---- Statistics ------------------------------------------------------------
  */
 

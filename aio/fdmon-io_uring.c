@@ -2,10 +2,15 @@
  * fdmon-io_uring: wait for fds and for custom requests with one io_uring.
  *
  * Each fd handler is a one-shot IORING_OP_POLL_ADD whose completion marks the
- * handler ready; it is re-armed when that completion is collected (the new
- * SQE is submitted only after the handler ran, at the next wait). A removed
- * handler gets an IORING_OP_POLL_REMOVE and is freed once its poll's
- * completion has come back, since until then the kernel holds its address.
+ * handler ready; it is re-armed at the next prepare, after the handler ran.
+ * A removed handler gets an IORING_OP_POLL_REMOVE and is freed once its
+ * poll's completion has come back, since until then the kernel holds its
+ * address.
+ *
+ * Nothing is lost when the kernel refuses a submit: a poll SQE that finds
+ * the ring full waits on a list for the next prepare, and prepare tells
+ * aio_poll() not to sleep while SQEs or polls are left over, since a sleep
+ * would hold them until its timeout.
  *
  * Custom requests (aio_add_sqe()) carry a CqeHandler pointer as user_data.
  * The thread that waits without the big lock (the main loop) only waits for
@@ -50,25 +55,89 @@ static void trace_submit(AioContext *ctx)
     }
 }
 
-/* DATAPATH 5: the SQEs queued so far go to the kernel. */
-static int submit(AioContext *ctx)
+static void reap(AioContext *ctx, AioReady *ready);
+
+/*
+ * The failure aio_uring_inject_submit_error() asked for, if any is left:
+ * the kernel refused the SQEs and took none.
+ */
+static int injected_submit_error(AioContext *ctx)
 {
-    if (trace_event_mask) {
-        trace_submit(ctx);
+    if (!ctx->inject_submit_count || !io_uring_sq_ready(&ctx->ring)) {
+        return 0;
     }
-    return io_uring_submit(&ctx->ring);
+    ctx->inject_submit_count--;
+    return -ctx->inject_submit_errno;
+}
+
+void aio_uring_inject_submit_error(AioContext *ctx, int err, unsigned count)
+{
+    ctx->inject_submit_errno = err;
+    ctx->inject_submit_count = count;
+}
+
+/*
+ * DATAPATH 5: the SQEs queued so far go to the kernel (traced at each
+ * attempt, so a retried submit shows up twice).
+ *
+ * A signal (-EINTR) only interrupted the call: try again. -EBUSY (the
+ * completion ring overflowed) and -EAGAIN (the kernel is short of memory
+ * for requests) ask us to reap completions first; with @ready to hand them
+ * to, do so and try once more. Without it, as for a vCPU thread that will
+ * not dispatch them, return the error: the SQEs stay queued, and the home
+ * thread submits them before it next sleeps (prepare, or the wait itself).
+ */
+static int submit(AioContext *ctx, AioReady *ready)
+{
+    bool reaped = false;
+    int ret;
+
+    for (;;) {
+        if (TRACE_ANY()) {
+            trace_submit(ctx);
+        }
+        ret = injected_submit_error(ctx);
+        if (!ret) {
+            ret = io_uring_submit(&ctx->ring);
+        }
+        if (ret == -EINTR) {
+            continue;
+        }
+        if ((ret == -EBUSY || ret == -EAGAIN) && ready && !reaped) {
+            reap(ctx, ready);
+            reaped = true;
+            continue;
+        }
+        return ret;
+    }
 }
 
 static struct io_uring_sqe *get_sqe(AioContext *ctx)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ctx->ring);
 
-    if (!sqe) {
-        /* The SQ ring is full: hand it to the kernel and try again. */
-        submit(ctx);
+    if (!sqe && submit(ctx, NULL) >= 0) {
+        /* The SQ ring was full: the kernel took it, so there is room now. */
         sqe = io_uring_get_sqe(&ctx->ring);
     }
     return sqe;
+}
+
+/* Queue @node's poll SQE at the next prepare (see AioHandler). */
+static void queue_poll_later(AioContext *ctx, AioHandler *node)
+{
+    if (!node->poll_to_queue) {
+        node->poll_to_queue = true;
+        LIST_INSERT_HEAD(&ctx->polls_to_queue, node, node_to_queue);
+    }
+}
+
+static void forget_poll_later(AioHandler *node)
+{
+    if (node->poll_to_queue) {
+        node->poll_to_queue = false;
+        LIST_REMOVE(node, node_to_queue);
+    }
 }
 
 static void arm_poll(AioContext *ctx, AioHandler *node)
@@ -84,8 +153,8 @@ static void arm_poll(AioContext *ctx, AioHandler *node)
     }
     sqe = get_sqe(ctx);
     if (!sqe) {
-        log_error("%s: io_uring SQ ring full, fd %d not watched", ctx->name,
-                  node->fd);
+        /* The ring is full and the kernel refused it: never leave it so. */
+        queue_poll_later(ctx, node);
         return;
     }
     io_uring_prep_poll_add(sqe, node->fd, mask);
@@ -99,10 +168,33 @@ static void disarm_poll(AioContext *ctx, AioHandler *node)
     struct io_uring_sqe *sqe = get_sqe(ctx);
 
     if (!sqe) {
-        return; /* the node stays on the deleted list until its CQE arrives */
+        /* Until the removal is queued the poll holds the node (can_free). */
+        queue_poll_later(ctx, node);
+        return;
     }
     io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)&node->poll_cqe);
     io_uring_sqe_set_data(sqe, NULL); /* nobody wants this CQE */
+}
+
+/*
+ * Queue the polls that wait for it: re-arms of polls that fired, and any
+ * that found the ring full. Stop at the first that still finds no room.
+ */
+static void queue_polls(AioContext *ctx)
+{
+    AioHandler *node;
+
+    while ((node = LIST_FIRST(&ctx->polls_to_queue))) {
+        forget_poll_later(node);
+        if (!node->deleted) {
+            arm_poll(ctx, node);
+        } else if (node->poll_armed) {
+            disarm_poll(ctx, node);
+        }
+        if (node->poll_to_queue) {
+            break;
+        }
+    }
 }
 
 /*
@@ -199,6 +291,7 @@ static int fdmon_io_uring_init(AioContext *ctx, const AioContextOptions *opts)
     }
     ctx->ring_flags = params.flags;
     ctx->ring_ready = true;
+    LIST_INIT(&ctx->polls_to_queue);
     return 0;
 }
 
@@ -213,11 +306,14 @@ static void fdmon_io_uring_cleanup(AioContext *ctx)
     LIST_FOREACH(node, &ctx->handlers, node)
     {
         node->poll_armed = false;
+        node->poll_to_queue = false;
     }
     LIST_FOREACH(node, &ctx->deleted_handlers, node)
     {
         node->poll_armed = false;
+        node->poll_to_queue = false;
     }
+    LIST_INIT(&ctx->polls_to_queue);
 }
 
 static void fdmon_io_uring_update(AioContext *ctx, AioHandler *old_node,
@@ -226,24 +322,43 @@ static void fdmon_io_uring_update(AioContext *ctx, AioHandler *old_node,
     if (new_node) {
         arm_poll(ctx, new_node);
     }
-    if (old_node && old_node->poll_armed) {
-        disarm_poll(ctx, old_node);
+    if (old_node) {
+        forget_poll_later(old_node); /* a POLL_ADD never queued needs no undo */
+        if (old_node->poll_armed) {
+            disarm_poll(ctx, old_node);
+        }
     }
 }
 
-static void fdmon_io_uring_prepare(AioContext *ctx, AioWait *w, bool do_submit)
+/*
+ * The last chance before a sleep: submit (when @do_submit; otherwise the
+ * wait does it), queue the polls left over, and submit what that queued.
+ * Sleeping now would leave unsubmitted SQEs or unwatched fds until the
+ * timeout, so when the kernel still refuses, the wait must not sleep.
+ */
+static bool fdmon_io_uring_prepare(AioContext *ctx, AioWait *w, AioReady *ready,
+                                   bool do_submit)
 {
     (void)w;
     if (do_submit && io_uring_sq_ready(&ctx->ring)) {
-        submit(ctx);
+        submit(ctx, ready); /* room for the polls, too */
     }
+    if (!LIST_EMPTY(&ctx->polls_to_queue)) {
+        queue_polls(ctx);
+        if (do_submit && io_uring_sq_ready(&ctx->ring)) {
+            submit(ctx, ready);
+        }
+    }
+    return !LIST_EMPTY(&ctx->polls_to_queue) ||
+           (do_submit && io_uring_sq_ready(&ctx->ring)) ||
+           !STAILQ_EMPTY(&ready->cqes) || !LIST_EMPTY(&ready->nodes);
 }
 
 static int fdmon_io_uring_wait(AioContext *ctx, AioWait *w, int64_t timeout_ns,
                                bool may_submit)
 {
     struct __kernel_timespec ts, *tsp = NULL;
-    struct io_uring_cqe *cqe;
+    struct io_uring_cqe *cqe = NULL;
     int ret;
 
     (void)w;
@@ -258,10 +373,18 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioWait *w, int64_t timeout_ns,
      */
     if (may_submit) {
         /* DATAPATH 5: an IOThread submits and sleeps in one system call. */
-        if (trace_event_mask && io_uring_sq_ready(&ctx->ring)) {
+        if (TRACE_ANY() && io_uring_sq_ready(&ctx->ring)) {
             trace_submit(ctx);
         }
-        ret = io_uring_submit_and_wait_timeout(&ctx->ring, &cqe, 1, tsp, NULL);
+        ret = injected_submit_error(ctx);
+        if (!ret) {
+            ret = io_uring_submit_and_wait_timeout(&ctx->ring, &cqe, 1, tsp,
+                                                   NULL);
+        }
+        /*
+         * A refused submit returns before the kernel sleeps, so nothing
+         * waits unsubmitted: the next pass reaps (collect()) and tries again.
+         */
     } else {
         ret = io_uring_wait_cqes(&ctx->ring, &cqe, 1, tsp, NULL);
     }
@@ -276,13 +399,17 @@ static void poll_cqe_cb(CqeHandler *handler)
     (void)handler; /* poll completions are handled in collect() */
 }
 
-/* DATAPATH 6: reap the CQEs; requests' handlers run in dispatch_ready(). */
-static void fdmon_io_uring_collect(AioContext *ctx, AioWait *w, AioReady *ready)
+/*
+ * DATAPATH 6: reap the CQEs into @ready; requests' handlers run in
+ * dispatch_ready(). A poll that fired is re-armed at the next prepare,
+ * after its handler ran: not from here, which submit() calls when the
+ * ring is full.
+ */
+static void reap(AioContext *ctx, AioReady *ready)
 {
     struct io_uring_cqe *cqe;
     unsigned head, count = 0;
 
-    (void)w;
     io_uring_for_each_cqe(&ctx->ring, head, cqe)
     {
         CqeHandler *handler = io_uring_cqe_get_data(cqe);
@@ -296,11 +423,12 @@ static void fdmon_io_uring_collect(AioContext *ctx, AioWait *w, AioReady *ready)
 
             node->poll_armed = false;
             if (node->deleted) {
-                continue; /* now free-able */
+                forget_poll_later(node); /* no POLL_REMOVE needed any more */
+                continue;                /* now free-able */
             }
             /* res is the poll mask, or -errno: let the handler find out. */
             aio_ready_add(ready, node, cqe->res < 0 ? POLLERR : cqe->res);
-            arm_poll(ctx, node);
+            queue_poll_later(ctx, node);
             continue;
         }
         handler->cqe = *cqe;
@@ -308,6 +436,12 @@ static void fdmon_io_uring_collect(AioContext *ctx, AioWait *w, AioReady *ready)
         STAILQ_INSERT_TAIL(&ready->cqes, handler, ready);
     }
     io_uring_cq_advance(&ctx->ring, count);
+}
+
+static void fdmon_io_uring_collect(AioContext *ctx, AioWait *w, AioReady *ready)
+{
+    (void)w;
+    reap(ctx, ready);
 }
 
 /*
@@ -368,7 +502,7 @@ static int fdmon_io_uring_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep,
 
 static bool fdmon_io_uring_can_free(AioHandler *node)
 {
-    return !node->poll_armed;
+    return !node->poll_armed && !node->poll_to_queue;
 }
 
 const FDMonOps fdmon_io_uring_ops = {

@@ -36,11 +36,13 @@ static void fdmon_poll_update(AioContext *ctx, AioHandler *old_node,
     (void)new_node;
 }
 
-static void fdmon_poll_prepare(AioContext *ctx, AioWait *w, bool submit)
+static bool fdmon_poll_prepare(AioContext *ctx, AioWait *w, AioReady *ready,
+                               bool submit)
 {
     unsigned n = 0, i = 0;
     AioHandler *node;
 
+    (void)ready;
     (void)submit;
     LIST_FOREACH(node, &ctx->handlers, node)
     {
@@ -62,6 +64,7 @@ static void fdmon_poll_prepare(AioContext *ctx, AioWait *w, bool submit)
         i++;
     }
     w->npfds = n;
+    return false;
 }
 
 static int fdmon_poll_wait(AioContext *ctx, AioWait *w, int64_t timeout_ns,

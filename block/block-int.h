@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 
 #include "block/block.h"
+#include "block/logwrites.h"
 
 /* An engine: performs the I/O described by req->state, then blk_io_done(). */
 typedef struct BlockDriver {
@@ -25,6 +26,7 @@ typedef struct BlockDriver {
 extern const BlockDriver blk_uring_driver;
 extern const BlockDriver blk_threads_driver;
 extern const BlockDriver blk_null_driver;
+extern const BlockDriver blk_logwrites_driver;
 
 /*
  * A backend's state for one AioContext that submitted to it. Created on
@@ -70,6 +72,7 @@ struct BlockBackend {
     bool o_direct;
     bool readonly;
     uint64_t latency_ns; /* null driver */
+    BlockLog *log;       /* "logwrites:": the record, and the real engine */
 
     /*
      * A completion decrements in_flight inside a 'completing' section, so
@@ -114,6 +117,13 @@ int blk_open_file(BlockBackend *blk, const char *path, const BlockOptions *o,
                   char *err, size_t errlen);
 int blk_open_null(BlockBackend *blk, const char *spec, char *err,
                   size_t errlen);
+
+/* logwrites.c: the record's hooks, called only when blk->log is set. */
+int blk_open_logwrites(BlockBackend *blk, const char *path,
+                       const BlockOptions *o, char *err, size_t errlen);
+void blk_log_submit(BlockRequest *req, uint64_t bytes, int ret);
+void blk_log_engine_done(BlockRequest *req, int ret);
+void blk_log_finish(BlockRequest *req, int ret);
 
 /* bounce.c */
 bool blk_needs_bounce(BlockRequest *req);

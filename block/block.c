@@ -82,6 +82,9 @@ static void blk_finish(BlockRequest *req, int ret)
     void *opaque = req->opaque;
 
     blk_account(req, ret, clock_ns());
+    if (blk->log) {
+        blk_log_finish(req, ret); /* before the device can tell the guest */
+    }
     trace_set_current_id(req->trace_id); /* the device's interrupt is next */
     cb(opaque, ret);
     trace_set_current_id(0);
@@ -107,6 +110,9 @@ static void blk_finish(BlockRequest *req, int ret)
 /* The engine is done with req->state's I/O; we are on the home thread. */
 void blk_io_done(BlockRequest *req, int ret)
 {
+    if (req->state.log_engine) {
+        blk_log_engine_done(req, ret);
+    }
     if (blk_bounce_done(req, ret)) {
         return; /* the bounce buffer needs another round of I/O */
     }
@@ -294,6 +300,9 @@ int blk_submit(BlockBackend *blk, BlockRequest *req)
     aio_context_io_begin(ctx);
 
     ret = blk_check_request(blk, req, &bytes);
+    if (blk->log) {
+        blk_log_submit(req, bytes, ret);
+    }
     TRACE(BLK_SUBMIT, req->trace_id, .a = {req->offset, bytes},
           .s = {blk_op_name(req->op), aio_context_trace_name(ctx)});
     if (ret == 0) {

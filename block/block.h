@@ -140,6 +140,10 @@ typedef struct BlockRequestState {
     int64_t resume_ns;               /* deferred (latency, delay) */
     void (*resume)(BlockRequest *req);
     TAILQ_ENTRY(BlockRequest) timer_link;
+
+    /* The write log (block/logwrites.c), when the backend keeps one. */
+    uint64_t log_req;
+    bool log_engine; /* an engine operation is running */
 } BlockRequestState;
 
 /*

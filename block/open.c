@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "block/block-int.h"
+#include "util/log.h"
 
 #define SECTOR_SIZE     512
 #define DIO_ALIGN_GUESS 4096 /* when the kernel will not say */
@@ -153,6 +154,34 @@ static uint32_t probe_dio_align(int fd, const struct stat *st)
     return align;
 }
 
+/*
+ * One writer or any number of readers per image, as QEMU's file-posix
+ * locks: an OFD lock on the whole file, shared for readonly=on, exclusive
+ * otherwise. OFD locks belong to the open file description, not to the
+ * process, so two opens conflict even within one minivmm, and the lock
+ * goes with the last close. A filesystem that cannot lock (ENOLCK, or
+ * EINVAL for no OFD locks) is used unlocked, with a warning, as QEMU does.
+ */
+static int lock_image(int fd, const char *path, bool readonly, char *err,
+                      size_t errlen)
+{
+    struct flock fl = {.l_type = readonly ? F_RDLCK : F_WRLCK,
+                       .l_whence = SEEK_SET}; /* l_len 0: to any end */
+    int ret;
+
+    if (fcntl(fd, F_OFD_SETLK, &fl) == 0) {
+        return 0;
+    }
+    ret = -errno;
+    if (ret == -EAGAIN || ret == -EACCES) {
+        set_error(err, errlen, "image %s is in use by another process", path);
+        return -EBUSY;
+    }
+    log_warn("%s: cannot lock the image (%s); using it unlocked", path,
+             strerror(-ret));
+    return 0;
+}
+
 int blk_open_file(BlockBackend *blk, const char *path, const BlockOptions *o,
                   char *err, size_t errlen)
 {
@@ -177,6 +206,10 @@ int blk_open_file(BlockBackend *blk, const char *path, const BlockOptions *o,
             set_error(err, errlen, "%s: cannot open: %s", path, strerror(-ret));
         }
         return ret;
+    }
+    ret = lock_image(blk->fd, path, o->readonly, err, errlen);
+    if (ret < 0) {
+        goto fail;
     }
     if (fstat(blk->fd, &st) < 0) {
         ret = -errno;
@@ -333,6 +366,8 @@ int blk_open(const char *path, const BlockOptions *opts, BlockBackend **pblk,
     } else if (!strncmp(path, NULL_PREFIX, strlen(NULL_PREFIX))) {
         ret = blk_open_null(blk, path, err, errlen);
         blk->latency_ns = opts->latency_ns;
+    } else if (!strncmp(path, BLK_LOG_PREFIX, strlen(BLK_LOG_PREFIX))) {
+        ret = blk_open_logwrites(blk, path, opts, err, errlen);
     } else if (opts->latency_ns) {
         set_error(err, errlen, "%s: latency_ns is for null:// images only",
                   path);
@@ -375,6 +410,7 @@ void blk_close(BlockBackend *blk)
     }
     blk_drain(blk);
     blk_pool_free(blk);
+    blk_log_unref(blk->log);
     for (bctx = atomic_load(&blk->ctxs); bctx; bctx = next) {
         next = bctx->next;
         free(bctx);

@@ -249,6 +249,13 @@ int ahci_attach_disk(AhciState *s, int port, BlockBackend *blk,
     return 0;
 }
 
+void ahci_quiesce(AhciState *s)
+{
+    for (int i = 0; i < AHCI_NUM_PORTS; i++) {
+        ahci_port_drain(&s->ports[i]);
+    }
+}
+
 void ahci_destroy(AhciState *s)
 {
     if (!s) {

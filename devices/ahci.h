@@ -55,6 +55,14 @@ int ahci_attach_disk(AhciState *s, int port, BlockBackend *blk,
 void ahci_reset(AhciState *s);
 
 /*
+ * For the end of a run, once no vCPU runs: drain every port's in-flight
+ * I/O. Commands in flight complete into orphaned slots (their result is not
+ * reported to the guest, their data is written), and no new command starts
+ * meanwhile; with no vCPU to write PxCI, none starts afterwards either.
+ */
+void ahci_quiesce(AhciState *s);
+
+/*
  * Drain in-flight I/O, unmap the ABAR and unplug. Call before the PciHost
  * goes away (or after pci_host_cleanup()). NULL is fine.
  */

@@ -3,7 +3,8 @@
  * their own, and delivery with per-vector and function masking.
  *
  * pci_msix_notify() runs on IOThreads as well as under the big lock, so the
- * table and PBA are guarded by msix_lock.
+ * table and PBA are guarded by msix_lock, and so are config space stores
+ * (the MSI-X flags and the command register it reads).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -48,14 +49,20 @@ static void msix_fire_locked(PciDevice *dev, uint16_t vector)
     msi_send(dev->msi_sink, addr, data);
 }
 
+/*
+ * The enable and bus-master bits live in config space, which a vCPU may be
+ * rewriting under the big lock while an IOThread gets here without it:
+ * pci_config_write() stores under msix_lock, so read them under it too.
+ */
 void pci_msix_notify(PciDevice *dev, uint16_t vector)
 {
-    if (!pci_msix_enabled(dev) || vector >= dev->msix_entries ||
-        !pci_bus_master_enabled(dev)) {
+    if (vector >= dev->msix_entries) {
         return;
     }
     pthread_mutex_lock(&dev->msix_lock);
-    msix_fire_locked(dev, vector);
+    if (pci_msix_enabled(dev) && pci_bus_master_enabled(dev)) {
+        msix_fire_locked(dev, vector);
+    }
     pthread_mutex_unlock(&dev->msix_lock);
 }
 

@@ -203,6 +203,10 @@ void pci_config_write(PciDevice *dev, uint32_t offset, uint32_t value,
     if (offset >= PCI_CONFIG_SIZE || size > PCI_CONFIG_SIZE - offset) {
         return;
     }
+    /* MSI-X delivery reads config space off the big lock (pci-msix.c). */
+    if (dev->msix_cap) {
+        pthread_mutex_lock(&dev->msix_lock);
+    }
     for (unsigned i = 0; i < size; i++) {
         unsigned a = offset + i;
         uint8_t b = value >> (8 * i);
@@ -213,6 +217,9 @@ void pci_config_write(PciDevice *dev, uint32_t offset, uint32_t value,
         if ((a >= PCI_BAR0 && a < PCI_BAR0 + 24) || a == PCI_COMMAND) {
             bars_touched = true;
         }
+    }
+    if (dev->msix_cap) {
+        pthread_mutex_unlock(&dev->msix_lock);
     }
     if (bars_touched) {
         pci_update_mappings(dev);

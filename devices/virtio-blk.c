@@ -262,7 +262,7 @@ static void virtio_blk_handle_queue(VirtioPciDevice *d, unsigned queue)
         VirtioBlkReq *req = container_of(e, VirtioBlkReq, elem);
 
         /* A request is born: the id its trace events share. */
-        req->breq.trace_id = trace_event_mask ? trace_new_id() : 0;
+        req->breq.trace_id = TRACE_ANY() ? trace_new_id() : 0;
         TRACE(VIRTQ_POP, req->breq.trace_id, .a = {queue, e->head},
               .s = {d->trace_name});
         req_start(s, queue, req);
@@ -351,6 +351,11 @@ int virtio_blk_create(VirtioBlk **out, PciHost *host, uint8_t devfn,
     fill_config(s, nq, qsize);
     *out = s;
     return 0;
+}
+
+void virtio_blk_quiesce(VirtioBlk *s)
+{
+    virtio_pci_quiesce(&s->vpci);
 }
 
 void virtio_blk_destroy(VirtioBlk *s)

@@ -40,6 +40,12 @@ int virtio_blk_create(VirtioBlk **out, PciHost *host, uint8_t devfn,
                       BlockBackend *blk, const VirtioBlkOptions *opts);
 
 /*
+ * Stop every queue taking requests, on its own thread, and wait for the
+ * requests in flight (virtio_pci_quiesce()). Call with the big lock held.
+ */
+void virtio_blk_quiesce(VirtioBlk *vblk);
+
+/*
  * Quiesce every queue on its own thread (in-flight requests complete first),
  * unplug and free. Call with the big lock held.
  */

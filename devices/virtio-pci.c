@@ -361,6 +361,13 @@ static void unplug(VirtioPciDevice *d)
     }
 }
 
+void virtio_pci_quiesce(VirtioPciDevice *d)
+{
+    for (unsigned i = 0; i < d->num_queues; i++) {
+        queue_quiesce(&d->queues[i]);
+    }
+}
+
 void virtio_pci_cleanup(VirtioPciDevice *d)
 {
     for (unsigned i = 0; i < d->num_queues; i++) {

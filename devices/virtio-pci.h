@@ -132,6 +132,13 @@ typedef struct VirtioPciParams {
 int virtio_pci_init(VirtioPciDevice *d, const VirtioDeviceInfo *info,
                     const VirtioPciParams *p);
 
+/*
+ * Stop every queue taking requests (its eventfd is no longer watched) and
+ * wait for those in flight; what the guest kicked and the queue did not pop
+ * stays in the ring. For the end of a run; call with the big lock held.
+ */
+void virtio_pci_quiesce(VirtioPciDevice *d);
+
 /* Quiesce every queue, unplug, free. Call with the big lock held. */
 void virtio_pci_cleanup(VirtioPciDevice *d);
 

@@ -2,13 +2,19 @@
 #
 #   make check-nested-smoke   prove KVM works inside the nested rig (L1)
 #   make demo                 the 500 ms stall in a Linux guest: notify-on-SQE
-#                             off, then on (MIB=N to change the size)
+#                             off, then on (MIB=N to change the size); prints
+#                             a table, the trace: and repro-guest: lines, and
+#                             writes build/demo/trace-off.json, trace-on.json
+#                             and stall.png (scripts/demo.sh's header)
 #   make check-linux          boot test: Linux on minivmm, both disks, iotest,
 #                             1 and 2 vCPUs' clocks and kernel log, poweroff
 #                             flushes a marker, 4-vCPU topology
 #   make boot-stats           20 guest boots in a row (N=...): how many had
 #                             lapic-deadline, hres, a clean kernel log
 #   make bench-boot           boot-to-init, minivmm vs QEMU -accel kvm, same L1
+#   make powercut             kill L1 under the guest's fsynced writes (two
+#                             SATA, two virtio, raw and ext4) and check the
+#                             images: N=20 runs per mode, MODES=writeback,none
 #
 # With /dev/kvm the guest runs on it directly; without, scripts/nested.sh
 # boots a KVM-capable L1 under QEMU TCG and runs the static minivmm there
@@ -16,7 +22,7 @@
 
 KVM_SMOKE := $(BUILD)/tests/nested/kvm-smoke
 
-.PHONY: check-nested-smoke demo check-linux boot-stats bench-boot
+.PHONY: check-nested-smoke demo check-linux boot-stats bench-boot powercut
 
 # Static: L1's initramfs has no libraries. Sanitizers cannot link static.
 $(KVM_SMOKE): tests/nested/kvm-smoke.c
@@ -38,3 +44,7 @@ boot-stats: minivmm $(BUILD)/minivmm-static guest
 
 bench-boot: minivmm $(BUILD)/minivmm-static guest
 	scripts/boot-time.sh $(or $(PAIRS),3)
+
+# Not in check or CI: one nested boot per run, 40 by default.
+powercut: $(BUILD)/minivmm-static guest
+	N=$(or $(N),20) MODES=$(or $(MODES),writeback,none) scripts/powercut.sh

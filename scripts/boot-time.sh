@@ -79,7 +79,8 @@ for fw in bios-256k.bin linuxboot_dma.bin linuxboot.bin kvmvapic.bin; do
     cp -L "$src" "$q/fw/$fw"
 done
 
-append="console=ttyS0 quiet panic=-1 iotest.mib=1 iotest.timeout=60${APPEND:+ $APPEND}"
+# Disks by what they are (guest/init): QEMU's ide-hd on ide.0 is AHCI port 0.
+append="console=ttyS0 quiet panic=-1 iotest.mib=1 iotest.timeout=60 iotest.disks=sata0,virtio0${APPEND:+ $APPEND}"
 
 # The runner, POSIX sh for L1's busybox. $1 = directory of payload files,
 # $2 = sata disk, $3 = virtio disk.

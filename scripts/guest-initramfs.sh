@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the test guest's initramfs: busybox, iotest, guest/init as /init,
-# and the kernel modules for an AHCI disk and a virtio-blk disk.
+# and the kernel modules for an AHCI disk and a virtio-blk disk (plus ext4's,
+# which init loads only for a power-cut run).
 #
 #   scripts/guest-initramfs.sh OUT.cpio
 #
@@ -19,6 +20,12 @@ set -euo pipefail
 MODULES="scsi_common scsi_mod libata libahci ahci crct10dif_common crc-t10dif
 crc64 crc64-rocksoft t10-pi sd_mod virtio_ring virtio virtio_pci_legacy_dev
 virtio_pci_modern_dev virtio_pci virtio_blk"
+# For scripts/powercut.sh's ext4 disks, loaded by init only when a run asks
+# (the other boots do not pay for them): ext4 needs crc16, mbcache and jbd2
+# (modules.dep), and its metadata checksums look up "crc32c" in the crypto
+# API, which with no modprobe in the guest only a loaded crc32c_generic
+# answers.
+EXT4_MODULES="crc16 mbcache jbd2 ext4 crc32c_generic"
 
 die() {
     echo "guest-initramfs: $*" >&2
@@ -85,18 +92,28 @@ place() {
     fi
     order+=("$ko")
 }
-for m in $MODULES; do
+for m in $MODULES $EXT4_MODULES; do
     listed[${m//-/_}]=1
 done
-for m in $MODULES; do
-    key=${m//-/_}
-    if [ -n "${builtin[$key]:-}" ]; then
-        echo "guest-initramfs: note: $m is built into $kver, skipped" >&2
-        continue
-    fi
-    [ -n "${path_of[$key]:-}" ] || die "module $m not in $moddir/modules.dep"
-    place "${path_of[$key]}"
-done
+# place_list LIST: every module of LIST into order, dependencies first;
+# those an earlier list placed are loaded already and not repeated.
+place_list() {
+    local m key
+    for m in $1; do
+        key=${m//-/_}
+        if [ -n "${builtin[$key]:-}" ]; then
+            echo "guest-initramfs: note: $m is built into $kver, skipped" >&2
+            continue
+        fi
+        [ -n "${path_of[$key]:-}" ] || die "module $m not in $moddir/modules.dep"
+        place "${path_of[$key]}"
+    done
+}
+place_list "$MODULES"
+base_order=("${order[@]}")
+order=()
+place_list "$EXT4_MODULES"
+ext4_order=("${order[@]}")
 
 stage=$(mktemp -d "${TMPDIR:-/tmp}/guest-initramfs.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
@@ -111,13 +128,20 @@ cp "$iotest" "$stage/bin/iotest"
 cp "$top/guest/init" "$stage/init"
 chmod 755 "$stage/init" "$stage/bin/iotest" "$stage/bin/busybox"
 
-: >"$stage/etc/modules"
-for ko in "${order[@]}"; do
-    name=$(basename "$ko" .ko)
-    [ -f "$moddir/$ko" ] || die "no $moddir/$ko (compressed modules?)"
-    cp "$moddir/$ko" "$stage/lib/modules/$name.ko"
-    echo "$name" >>"$stage/etc/modules"
-done
+# add_modules LIST-FILE KO...: copy the modules in, their names into LIST-FILE.
+add_modules() {
+    local list=$1 ko name
+    shift
+    : >"$list"
+    for ko in "$@"; do
+        name=$(basename "$ko" .ko)
+        [ -f "$moddir/$ko" ] || die "no $moddir/$ko (compressed modules?)"
+        cp "$moddir/$ko" "$stage/lib/modules/$name.ko"
+        echo "$name" >>"$list"
+    done
+}
+add_modules "$stage/etc/modules" "${base_order[@]}"
+add_modules "$stage/etc/modules.ext4" "${ext4_order[@]}"
 
 mkdir -p "$(dirname "$out")"
 (cd "$stage" && find . -mindepth 1 -print0 | LC_ALL=C sort -z |
@@ -125,4 +149,5 @@ mkdir -p "$(dirname "$out")"
     die "cpio failed"
 mv "$out.tmp" "$out"
 echo "guest-initramfs: $out ($(du -k "$out" | cut -f1) KiB, kernel $kver," \
-    "modules: $(tr '\n' ' ' <"$stage/etc/modules"| sed 's/ $//'))"
+    "modules: $(tr '\n' ' ' <"$stage/etc/modules"| sed 's/ $//');" \
+    "on demand: $(tr '\n' ' ' <"$stage/etc/modules.ext4"| sed 's/ $//'))"

@@ -8,7 +8,8 @@
 #     --mib N          MiB per disk (default 16: TCG is slow)
 #     --no-check       skip the pattern check (on by default)
 #     --args "..."     extra iotest options, e.g. "--sync"
-#     --disks LIST     guest disks to test (default sda,vda)
+#     --disks LIST     guest disks to test, identities or device names
+#                      (guest/init's iotest.disks; default sata0,virtio0)
 #     --machine M      q35 (default; its ICH9 AHCI) or pc (adds an ich9-ahci)
 #     --accel A        tcg (default) or kvm
 #     --timeout S      give up after S seconds (default 300)
@@ -27,7 +28,7 @@ die() {
 }
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-mib=16 check=1 args='' disks=sda,vda machine=q35 accel=tcg timeout_s=300
+mib=16 check=1 args='' disks=sata0,virtio0 machine=q35 accel=tcg timeout_s=300
 imgdir=$top/build/guest log=''
 while [ $# -gt 0 ]; do
     case $1 in
@@ -109,8 +110,8 @@ fail=$(sed -n 's/^guest: FAIL //p' "$log" | head -n 1)
 [ -z "$fail" ] || die "guest failed: $fail (log: $log)"
 for d in ${disks//,/ }; do
     case $d in
-    sd*) label=ahci ;;
-    vd*) label=virtio ;;
+    sata* | sd*) label=ahci ;;
+    virtio* | vd*) label=virtio ;;
     *) label=$d ;;
     esac
     grep -q "^iotest: label=$label .*total_s=" "$log" ||

@@ -6,12 +6,13 @@
 # Two nested L1 boots (or direct runs on /dev/kvm, through
 # scripts/run-guest.sh), with iotest.mib=4 iotest.check=1:
 #   1. the guest with 1 and then 2 vCPUs; for each boot it asserts, from the
-#      console: the guest kernel reached init, it found both disks (sda:
-#      AHCI, vda: virtio-blk), iotest read each back with check=ok, the
+#      console: the guest kernel reached init, it found both disks by
+#      identity (sata0: the disk on AHCI port 0, virtio0: the first
+#      virtio-blk disk; guest/init), iotest read each back with check=ok, the
 #      clock is kvm-clock + lapic-deadline with hres=1, the kernel log has no
 #      WARNING, "ACPI BIOS Error" or "APIC timer disabled", the guest printed
 #      "guest: ok", and minivmm exited 0;
-#   2. poweroff and topology: 4 vCPUs, the guest writes a marker to vda
+#   2. poweroff and topology: 4 vCPUs, the guest writes a marker to virtio0
 #      (fsync), powers off through ACPI; minivmm must exit 0, the marker must
 #      be in the image file afterwards (read here, on the host), and the
 #      guest must report 4 CPUs, APIC IDs 0..3 = processor numbers,
@@ -80,16 +81,17 @@ expect() {
 check_boot() {
     local f=$1 c="cpus=$2:"
     expect "$f" "$c the guest kernel booted and ran init" 'guest: init uptime='
-    expect "$f" "$c both disks found (sda, vda)" 'guest: disks ready: sda vda'
+    expect "$f" "$c both disks found by identity (sata0, virtio0)" \
+        'guest: disks ready: sata0=sd[a-z]+ virtio0=vd[a-z]+ '
     expect "$f" "$c clocksource kvm-clock, clockevent lapic-deadline, hres=1" \
         'guest: clock source=kvm-clock event=lapic-deadline hres=1 '
     expect "$f" "$c kernel log: no WARNING" 'guest: dmesg warnings=0 '
     expect "$f" "$c kernel log: no ACPI BIOS Error" ' acpi_errors=0 '
     expect "$f" "$c kernel log: no APIC timer disabled" ' apic_timer_disabled=0$'
     expect "$f" "$c iotest on AHCI read $mib MiB, pattern ok" \
-        "iotest: label=ahci dev=/dev/sda mib=$mib .* check=ok\$"
+        "iotest: label=ahci dev=/dev/sd[a-z]+ mib=$mib .* check=ok\$"
     expect "$f" "$c iotest on virtio-blk read $mib MiB, pattern ok" \
-        "iotest: label=virtio dev=/dev/vda mib=$mib .* check=ok\$"
+        "iotest: label=virtio dev=/dev/vd[a-z]+ mib=$mib .* check=ok\$"
     expect "$f" "$c the guest said ok" 'guest: ok$'
     expect "$f" "$c minivmm exited 0" "run-guest: end notify=on cpus=$2 rc=0 "
 }
@@ -104,11 +106,11 @@ done
 # ---- 2. poweroff (marker flushed to the image) and 4-vCPU topology ---------
 mark="minivmm-poweroff-$$-$RANDOM"
 img=$root/.cache/run-guest/virtio-${mib}m.img
-run "$tmp/off.log" --cpus 4 --append "iotest.write=vda:$mark"
+run "$tmp/off.log" --cpus 4 --append "iotest.write=virtio0:$mark"
 boot "$tmp/off.log" 4 >"$tmp/boot-4.log"
 f=$tmp/boot-4.log
 check_boot "$f" 4
-expect "$f" "poweroff: the guest wrote the marker with fsync" 'guest: wrote marker to /dev/vda'
+expect "$f" "poweroff: the guest wrote the marker with fsync" 'guest: wrote marker to /dev/vd[a-z]+ \(virtio0\)'
 expect "$f" "poweroff: the guest powered off through ACPI" 'guest: end: poweroff -f \(ACPI\)'
 if [[ -f $img ]] && [[ $(head -c ${#mark} "$img") == "$mark" ]]; then
     echo "linux-boot-test: PASS poweroff: the marker is in the image file"

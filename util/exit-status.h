@@ -4,8 +4,9 @@
  * from minivmm's own errors.
  *
  *   0        the guest powered off or rebooted, or wrote 0 to the test port
- *   1        minivmm failed: setup, KVM_RUN, a disk flush or writing the
- *            --trace file at exit
+ *   1        minivmm failed: setup (an image in use by another process
+ *            among them), KVM_RUN, a disk flush or writing the --trace
+ *            file at exit
  *   2        command-line error
  *   3        the guest crashed: a triple fault
  *   4        KVM could not run the guest: internal error, failed entry,

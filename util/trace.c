@@ -125,6 +125,18 @@ bool trace_active(void)
     return trace_state.file != NULL;
 }
 
+uint64_t trace_emitted(void)
+{
+    uint64_t n = 0;
+
+    pthread_mutex_lock(&trace_state.lock);
+    for (TraceThread *t = trace_state.threads; t; t = t->next) {
+        n += t->emitted;
+    }
+    pthread_mutex_unlock(&trace_state.lock);
+    return n;
+}
+
 const char *trace_intern(const char *s)
 {
     TraceString *str;

@@ -6,7 +6,8 @@
  *     TRACE(AHCI_CMD, id, .a = {port, slot, cmd, lba, count});
  *
  * and costs, while tracing is off, one load of a global mask and one
- * never-taken branch. When `--trace FILE[,events=GLOB]` turned the event on,
+ * never-taken branch (what that comes to, and what tracing costs when on:
+ * docs/tracing.md). When `--trace FILE[,events=GLOB]` turned the event on,
  * trace_emit() appends a record to the calling thread's own buffer (no lock,
  * no system call: a CLOCK_MONOTONIC read through the vDSO and a copy), and at
  * exit trace_finish() writes every buffer to FILE as Chrome's Trace Event
@@ -98,7 +99,22 @@ typedef struct TraceArgs {
  */
 extern uint64_t trace_event_mask;
 
+#ifndef MINIVMM_TRACE_NONE
 #define TRACE_ON(ev) __builtin_expect(!!(trace_event_mask & (1ULL << (ev))), 0)
+/* Any event on: for work done only for the trace (a request's id). */
+#define TRACE_ANY() (trace_event_mask != 0)
+#else
+/*
+ * -DMINIVMM_TRACE_NONE: the trace points compile to nothing. TRACE() below
+ * becomes dead code (its arguments still compiled, never evaluated), which
+ * the compiler drops, and the request-id helpers at the end do nothing. Not
+ * a build to ship: it is the baseline against which `make bench-aio` and
+ * `make bench-block` measure what the trace points cost while off
+ * (docs/tracing.md).
+ */
+#define TRACE_ON(ev) 0
+#define TRACE_ANY()  0
+#endif
 
 #define TRACE(ev, id, ...)                                                     \
     do {                                                                       \
@@ -130,6 +146,12 @@ int trace_finish(void);
 
 bool trace_active(void);
 
+/*
+ * Records emitted since trace_start(), by every thread, kept or dropped.
+ * Call, as trace_finish(), once the threads that emit have stopped.
+ */
+uint64_t trace_emitted(void);
+
 /* Name the calling thread's track ("vcpu0", "main", "iothread0", ...). */
 void trace_set_thread_name(const char *name);
 
@@ -139,6 +161,7 @@ uint64_t trace_new_id(void);
 /* The calling thread's current request id (see above). */
 extern __thread uint64_t trace_cur_id;
 
+#ifndef MINIVMM_TRACE_NONE
 static inline void trace_set_current_id(uint64_t id)
 {
     trace_cur_id = id;
@@ -173,6 +196,27 @@ static inline uint64_t trace_take_id(void)
     trace_cur_id = 0;
     return id ? id : trace_new_id();
 }
+#else
+static inline void trace_set_current_id(uint64_t id)
+{
+    (void)id;
+}
+
+static inline uint64_t trace_current_id(void)
+{
+    return 0;
+}
+
+static inline uint64_t trace_begin_exit(void)
+{
+    return 0;
+}
+
+static inline uint64_t trace_take_id(void)
+{
+    return 0;
+}
+#endif
 
 /* A copy of @s that lives until trace_finish(), for names that do not. */
 const char *trace_intern(const char *s);

@@ -281,6 +281,58 @@ void machine_request_exit(void *opaque, int status)
     }
 }
 
+void machine_quiesce(Machine *m)
+{
+    /*
+     * The devices first. An IOThread may still pop a request the guest
+     * kicked before its vCPUs stopped; a drain before that would return
+     * while the request was yet to start, and the flush would miss it.
+     */
+    for (int i = 0; i < m->nvirtio; i++) {
+        virtio_blk_quiesce(m->virtio[i]);
+    }
+    if (m->ahci) {
+        ahci_quiesce(m->ahci);
+    }
+    /*
+     * Then every disk, whoever submitted to it: from the main loop's thread
+     * blk_drain() also waits for requests completing on IOThreads.
+     */
+    for (int i = 0; i < MAX_DISKS; i++) {
+        if (m->blk[i]) {
+            blk_drain(m->blk[i]);
+        }
+    }
+}
+
+static void flush_done(void *opaque, int ret)
+{
+    *(int *)opaque = ret;
+}
+
+int machine_flush(Machine *m)
+{
+    int failed = 0;
+
+    for (int i = 0; i < MAX_DISKS; i++) {
+        BlockBackend *blk = m->blk[i];
+        int ret = 1;
+        BlockRequest req = {
+            .op = BLOCK_OP_FLUSH, .cb = flush_done, .opaque = &ret};
+
+        if (!blk || blk_is_readonly(blk) || blk_submit(blk, &req) < 0) {
+            continue;
+        }
+        blk_drain(blk);
+        if (ret < 0) {
+            fprintf(stderr, "minivmm: flushing %s failed: %s\n", blk_path(blk),
+                    strerror(-ret));
+            failed = ret;
+        }
+    }
+    return failed;
+}
+
 void machine_destroy(Machine *m)
 {
     /* Devices first: they drain their requests before the disks close. */

@@ -91,9 +91,35 @@ int machine_create(Machine *m, const MachineConfig *cfg,
 void machine_request_exit(void *opaque, int status);
 
 /*
+ * The end of a run goes in four steps (machine_finish() in vmm/main.c):
+ *
+ *   1. the caller stops what starts requests from outside: the vCPU
+ *      threads (KVM) or the qtest server;
+ *   2. machine_quiesce(): the devices stop taking requests (virtio queues
+ *      stop watching their kicks, AHCI ports start no command), then every
+ *      disk is drained;
+ *   3. machine_flush(): each writable image is made durable (fdatasync),
+ *      now that every write the guest was told about has completed;
+ *   4. machine_destroy().
+ *
+ * A flush covers only the writes completed before it was issued, so a
+ * flush before the drain could miss a write still in flight.
+ */
+
+/* Step 2: quiesce the devices, then drain every disk. Big lock held. */
+void machine_quiesce(Machine *m);
+
+/*
+ * Step 3: flush each writable disk. Returns 0, or the -errno of a failed
+ * flush (after one line on stderr naming the image). Big lock held.
+ */
+int machine_flush(Machine *m);
+
+/*
  * Tear the machine down: the devices drain their requests and go, the disks
- * close, the IOThreads stop. Nothing is flushed here: at the end of a run,
- * machine_finish() (vmm/main.c) flushes the disks before calling this.
+ * close, the IOThreads stop. Nothing is flushed here. At the end of a run it
+ * finds every device quiesced and every disk drained and flushed; on a
+ * failed setup it is all there is.
  */
 void machine_destroy(Machine *m);
 

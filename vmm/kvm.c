@@ -108,8 +108,9 @@ static int set_gsi_routing(KvmVm *vm)
     unsigned n = 0;
     int ret;
 
-    table = calloc(1, sizeof(*table) + (2 * KVM_IOAPIC_PINS + vm->nmsi) *
-                                           sizeof(table->entries[0]));
+    table =
+        calloc(1, sizeof(*table) + (2 * KVM_IOAPIC_PINS + vm->msi_routes.n) *
+                                       sizeof(table->entries[0]));
     if (!table) {
         return -ENOMEM;
     }
@@ -127,13 +128,15 @@ static int set_gsi_routing(KvmVm *vm)
             .type = KVM_IRQ_ROUTING_IRQCHIP,
             .u.irqchip = {.irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi}};
     }
-    for (int i = 0; i < vm->nmsi; i++) {
+    for (unsigned i = 0; i < vm->msi_routes.n; i++) {
+        const MsiRouteSlot *r = &vm->msi_routes.slot[i];
+
         table->entries[n++] = (struct kvm_irq_routing_entry){
-            .gsi = vm->msi[i].gsi,
+            .gsi = KVM_FIRST_MSI_GSI + i,
             .type = KVM_IRQ_ROUTING_MSI,
-            .u.msi = {.address_lo = (uint32_t)vm->msi[i].addr,
-                      .address_hi = (uint32_t)(vm->msi[i].addr >> 32),
-                      .data = vm->msi[i].data}};
+            .u.msi = {.address_lo = (uint32_t)r->addr,
+                      .address_hi = (uint32_t)(r->addr >> 32),
+                      .data = r->data}};
     }
     table->nr = n;
     ret = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, table) < 0 ? -errno : 0;
@@ -273,6 +276,7 @@ int kvm_vm_init(KvmVm *vm, char *err, size_t errlen)
     memset(vm, 0, sizeof(*vm));
     vm->sys_fd = vm->vm_fd = -1;
     pthread_mutex_init(&vm->msi_lock, NULL);
+    msi_routes_init(&vm->msi_routes, KVM_MAX_MSI_ROUTES);
 
     ret = check_kvm(vm, err, errlen);
     if (ret == 0) {
@@ -328,10 +332,10 @@ int kvm_vm_map_ram(KvmVm *vm, GuestMemory *ram, AddressSpace *as, char *err,
 
 void kvm_vm_cleanup(KvmVm *vm)
 {
-    for (int i = 0; i < vm->nmsi; i++) {
-        close(vm->msi[i].fd);
+    for (unsigned i = 0; i < vm->msi_routes.n; i++) {
+        close(vm->msi_fd[i]);
     }
-    vm->nmsi = 0;
+    vm->msi_routes.n = 0;
     free(vm->cpuid);
     vm->cpuid = NULL;
     free(vm->msrs);
@@ -360,70 +364,86 @@ void kvm_set_irq(void *opaque, int gsi, int level)
     }
 }
 
-/* An irqfd bound to a new MSI route, or -errno when the table is full. */
-static int add_msi_route(KvmVm *vm, uint64_t addr, uint32_t data)
+/* Slot @slot is new: its route, and an irqfd bound to it. */
+static int add_msi_route(KvmVm *vm, unsigned slot)
 {
-    KvmMsiRoute *r;
-    struct kvm_irqfd irqfd;
+    struct kvm_irqfd irqfd = {.gsi = KVM_FIRST_MSI_GSI + slot};
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int ret;
 
-    if (vm->nmsi == KVM_MAX_MSI_ROUTES) {
-        return -ENOSPC;
-    }
-    r = &vm->msi[vm->nmsi];
-    *r = (KvmMsiRoute){.addr = addr,
-                       .data = data,
-                       .gsi = KVM_FIRST_MSI_GSI + vm->nmsi,
-                       .fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
-    if (r->fd < 0) {
+    if (fd < 0) {
         return -errno;
     }
-    vm->nmsi++;
     ret = set_gsi_routing(vm);
     if (ret == 0) {
-        irqfd = (struct kvm_irqfd){.fd = r->fd, .gsi = r->gsi};
+        irqfd.fd = fd;
         ret = ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
     }
     if (ret < 0) {
-        vm->nmsi--;
-        close(r->fd);
-        set_gsi_routing(vm);
+        close(fd);
         return ret;
     }
-    return r->fd;
+    vm->msi_fd[slot] = fd;
+    return 0;
+}
+
+/*
+ * The irqfd that delivers (@addr, @data), setting up or re-pointing a route
+ * if the message has none; -errno if that failed. msi_lock held.
+ */
+static int msi_route_fd(KvmVm *vm, uint64_t addr, uint32_t data)
+{
+    MsiRouteSlot old;
+    MsiRouteHow how;
+    unsigned slot = msi_routes_get(&vm->msi_routes, addr, data, &how, &old);
+    int ret = 0;
+
+    if (how == MSI_ROUTE_ADDED) {
+        ret = add_msi_route(vm, slot);
+    } else if (how == MSI_ROUTE_REPLACED) {
+        /* The slot keeps its GSI and irqfd; only the message changes. */
+        ret = set_gsi_routing(vm);
+    }
+    if (ret < 0) {
+        msi_routes_undo(&vm->msi_routes, slot, how, &old);
+        set_gsi_routing(vm); /* KVM's table as ours is again */
+        return ret;
+    }
+    return vm->msi_fd[slot];
 }
 
 /*
  * DATAPATH 7: an MSI or MSI-X message. A guest programs a handful of
  * messages (one per vector) and then reuses them, so each distinct message
  * gets a GSI route and an irqfd once; after that, delivering it is a single
- * eventfd write from whichever thread completed the request.
+ * eventfd write from whichever thread completed the request. When the
+ * table is full the least recently used message gives its route up.
+ *
+ * The write happens under msi_lock: once the lock is dropped, another
+ * thread may re-point the slot to a new message, and our write would
+ * deliver that one. (KVM injects an MSI from the write itself; should it
+ * defer one to its workqueue, the injection reads the route then, so a
+ * message re-pointed meanwhile can still be misdelivered. Eviction takes
+ * the least recently used message, which makes that unlikely.)
  */
 void kvm_send_msi(void *opaque, uint64_t addr, uint32_t data)
 {
     KvmVm *vm = opaque;
-    int fd = -1;
+    int fd;
 
     pthread_mutex_lock(&vm->msi_lock);
-    for (int i = 0; i < vm->nmsi; i++) {
-        if (vm->msi[i].addr == addr && vm->msi[i].data == data) {
-            fd = vm->msi[i].fd;
-            break;
-        }
-    }
-    if (fd < 0) {
-        fd = add_msi_route(vm, addr, data);
-    }
-    pthread_mutex_unlock(&vm->msi_lock);
-
+    fd = msi_route_fd(vm, addr, data);
     if (fd >= 0) {
         TRACE(IRQ, trace_current_id(), .a = {data & 0xff, 1}, .s = {"irqfd"});
         if (eventfd_write(fd, 1) < 0) {
             log_once("kvm: irqfd write failed: %s", strerror(errno));
         }
+    }
+    pthread_mutex_unlock(&vm->msi_lock);
+    if (fd >= 0) {
         return;
     }
-    /* Out of routes: deliver it the slow way rather than lose it. */
+    /* No route to be had: deliver it the slow way rather than lose it. */
     struct kvm_msi msi = {.address_lo = (uint32_t)addr,
                           .address_hi = (uint32_t)(addr >> 32),
                           .data = data};

@@ -21,10 +21,11 @@
 #include "devices/address-space.h"
 #include "devices/memory.h"
 #include "firmware/boot.h"
+#include "vmm/msi-routes.h"
 
 #define KVM_MAX_VCPUS      64
 #define KVM_IOAPIC_PINS    24
-#define KVM_MAX_MSI_ROUTES 256
+#define KVM_MAX_MSI_ROUTES MSI_ROUTES_MAX
 #define KVM_MAX_IOEVENTFDS 256
 
 struct kvm_run;
@@ -42,14 +43,6 @@ typedef struct KvmVcpu {
     pthread_t thread;
     bool started;
 } KvmVcpu;
-
-/* One MSI message that has its own GSI route and irqfd. */
-typedef struct KvmMsiRoute {
-    uint64_t addr;
-    uint32_t data;
-    int gsi;
-    int fd;
-} KvmMsiRoute;
 
 typedef struct KvmIoeventfd {
     const void *owner; /* the device that asked for it */
@@ -76,10 +69,14 @@ struct KvmVm {
     KvmExitFn *exit_fn;
     void *exit_opaque;
 
-    /* MSI routes are added on first use; the table is replaced whole. */
+    /*
+     * MSI routes are added on first use and recycled least recently used
+     * first (vmm/msi-routes.h); slot i is GSI KVM_FIRST_MSI_GSI + i with
+     * irqfd msi_fd[i]. KVM's table is replaced whole. msi_lock covers both.
+     */
     pthread_mutex_t msi_lock;
-    KvmMsiRoute msi[KVM_MAX_MSI_ROUTES];
-    int nmsi;
+    MsiRouteTable msi_routes;
+    int msi_fd[KVM_MAX_MSI_ROUTES];
 
     KvmIoeventfd ioeventfds[KVM_MAX_IOEVENTFDS];
     int nioeventfds;

@@ -1,7 +1,7 @@
 /*
  * minivmm: parse the command line, build the machine, run the main loop
- * until the guest (or the test client, or a signal) ends it, then drain,
- * flush and exit.
+ * until the guest (or the test client, or a signal) ends it, then quiesce,
+ * drain, flush and exit.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,38 +57,6 @@ static void qtest_eof(void *opaque)
 }
 
 /*
- * Everything the guest was told is written must be durable when we exit,
- * not only in the page cache.
- */
-static void flush_done(void *opaque, int ret)
-{
-    *(int *)opaque = ret;
-}
-
-static int flush_disks(Machine *m)
-{
-    int failed = 0;
-
-    for (int i = 0; i < MAX_DISKS; i++) {
-        BlockBackend *blk = m->blk[i];
-        int ret = 1;
-        BlockRequest req = {
-            .op = BLOCK_OP_FLUSH, .cb = flush_done, .opaque = &ret};
-
-        if (!blk || blk_is_readonly(blk) || blk_submit(blk, &req) < 0) {
-            continue;
-        }
-        blk_drain(blk);
-        if (ret < 0) {
-            fprintf(stderr, "minivmm: flushing %s failed: %s\n", blk_path(blk),
-                    strerror(-ret));
-            failed = ret;
-        }
-    }
-    return failed;
-}
-
-/*
  * A closed stdin, stdout or stderr would be handed out again by the next
  * eventfd() or socket(), and the console would then read our own eventfd.
  */
@@ -102,13 +70,16 @@ static void ensure_std_fds(void)
 }
 
 /*
- * The end of every run: make the guest's writes durable, report, tear down.
+ * The end of every run, once nothing outside starts requests (the vCPUs
+ * or the qtest server stopped): quiesce the devices and drain the disks,
+ * then make the guest's writes durable, report, tear down (vmm/board.h).
  * Returns the run's @status, or EXIT_STATUS_VMM_ERROR if a flush failed:
  * whatever the guest said, what it wrote may be lost.
  */
 static int machine_finish(Machine *m, const MachineConfig *cfg, int status)
 {
-    if (flush_disks(m) < 0) {
+    machine_quiesce(m);
+    if (machine_flush(m) < 0) {
         status = EXIT_STATUS_VMM_ERROR;
     }
     if (cfg->stats) {
@@ -347,6 +318,14 @@ int main(int argc, char **argv)
         return trace_end(EXIT_STATUS_VMM_ERROR);
     }
     sig.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sig.fd < 0) {
+        /* With the signals blocked, none could stop the run: do not start. */
+        fprintf(stderr, "minivmm: cannot watch for signals (signalfd): %s\n",
+                strerror(errno));
+        main_loop_cleanup();
+        config_free(&cfg);
+        return trace_end(EXIT_STATUS_VMM_ERROR);
+    }
     aio_set_fd_handler(main_loop_context(), sig.fd, signal_readable, NULL, NULL,
                        NULL, &sig);
 

@@ -536,7 +536,14 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         .seccomp = SANDBOX_DEFAULT_ON,
     };
     opterr = 0;
-    optind = 1;
+    /*
+     * 0, not 1: glibc then also forgets where it was inside a cluster of
+     * short options. After "-hV" returned at 'h', optind = 1 would make the
+     * next config_parse() carry on with the 'V' of the old argv, which
+     * may be freed memory by then (tests/fuzz/fuzz-options.c parses again
+     * and again in one process).
+     */
+    optind = 0;
     while ((c = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
         switch (c) {
         case OPT_ACCEL:

@@ -201,12 +201,16 @@ static char *cmd_read(QtestServer *s, char **words, bool b64)
         base64_encode(data, len, reply + 3);
         strcat(reply, "\n");
     } else {
+        static const char hex[] = "0123456789abcdef";
+
+        /* Not sprintf() per byte: a 3 MiB read took 10 s in the fuzzer. */
         reply = malloc(2 * len + 7);
         strcpy(reply, "OK 0x");
         for (uint64_t i = 0; i < len; i++) {
-            sprintf(reply + 5 + 2 * i, "%02x", data[i]);
+            reply[5 + 2 * i] = hex[data[i] >> 4];
+            reply[6 + 2 * i] = hex[data[i] & 0xf];
         }
-        strcat(reply, "\n");
+        strcpy(reply + 5 + 2 * len, "\n");
     }
     free(data);
     return reply;

@@ -25,6 +25,13 @@
  * "defer off" and the floor are measured three ways: both threads pinned to
  * one CPU (the headline: it isolates the event loop's own work, compared
  * with a bare context switch), pinned to different CPUs, and unpinned.
+ *
+ * Last, what the trace points cost on the headline's wake-up (notify-on-SQE
+ * on, the deferred kick on, one CPU), as ratios of its p50
+ * (tests/bench/trace-cost.h): while off, against the same bench with them
+ * compiled out (--trace-none BIN, which `make bench-aio` passes), and while
+ * on, against off. --run-wakeups N is one run of N such wake-ups, for the
+ * off comparison's children.
  */
 #include <errno.h>
 #include <sched.h>
@@ -37,10 +44,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "tests/bench/trace-cost.h"
 #include "aio/aio.h"
 #include "aio/main-loop.h"
 #include "util/clock.h"
 #include "util/compiler.h"
+#include "util/trace.h"
 
 typedef struct Probe {
     CqeHandler handler;
@@ -139,6 +148,26 @@ static void *main_loop_thread(void *opaque)
     return NULL;
 }
 
+static pthread_t start_main_loop(MainLoopOptions *opts)
+{
+    pthread_t thread;
+
+    atomic_store(&main_loop_ready, false);
+    pthread_create(&thread, NULL, main_loop_thread, opts);
+    while (!atomic_load(&main_loop_ready)) {
+        usleep(1000);
+    }
+    return thread;
+}
+
+static void stop_main_loop(pthread_t thread)
+{
+    main_loop_quit();
+    pthread_join(thread, NULL);
+    bql_lock();
+    main_loop_cleanup();
+}
+
 /* One vCPU-style request; returns its latency in ns. */
 static int64_t queue_one(Probe *p, int settle_us)
 {
@@ -148,6 +177,8 @@ static int64_t queue_one(Probe *p, int settle_us)
         usleep(20);
     }
     usleep(settle_us); /* let the loop get deep into its sleep */
+    /* A request is born: its trace id, as a device gives it (virtio-blk). */
+    p->handler.trace_id = TRACE_ANY() ? trace_new_id() : 0;
     bql_lock();
     queued = clock_ns();
     if (aio_add_sqe(prep_nop, p, &p->handler) < 0) {
@@ -253,10 +284,99 @@ static void print_row(const char *what, int64_t *samples, int n, double div,
            percentile(samples, n, 99) / div, unit, samples[n - 1] / div, unit);
 }
 
+/* ---- What the trace points cost ------------------------------------------
+ */
+
+/*
+ * Wake-ups per run, and rounds: two processes' runs differ by 10% and more,
+ * so the median of the per-round ratios needs many rounds.
+ */
+#define COST_WAKEUPS 500
+#define COST_ROUNDS  61
+
+/* The headline's wake-up, @n times, in a fresh main loop; its p50 in ns. */
+static double run_wakeups(MainLoopOptions *opts, int n, uint64_t *events)
+{
+    int64_t *samples = calloc(n, sizeof(*samples));
+    pthread_t thread;
+    double p50;
+
+    if (events && trace_cost_start() < 0) {
+        exit(1);
+    }
+    thread = start_main_loop(opts);
+    place(thread, PLACE_SAME);
+    measure_main_loop(samples, n, true);
+    stop_main_loop(thread);
+    if (events) {
+        *events += trace_cost_stop();
+    }
+    qsort(samples, n, sizeof(*samples), cmp_i64);
+    p50 = (double)percentile(samples, n, 50);
+    free(samples);
+    return p50;
+}
+
+/* p50s @a against @b: their ratios, and by how much a's is longer in ns. */
+static void print_cost(bool on, const double *a, const double *b, int n,
+                       double events_per_wakeup)
+{
+    double ratio[COST_ROUNDS], delta_ns[COST_ROUNDS];
+    char what[128];
+    int len;
+
+    for (int k = 0; k < n; k++) {
+        ratio[k] = a[k] / b[k];
+        delta_ns[k] = a[k] - b[k];
+    }
+    len =
+        snprintf(what, sizeof(what), "bench=aio wakeup=notify-on-sqe,same-cpu");
+    if (on) {
+        snprintf(what + len, sizeof(what) - len, " events_per_wakeup=%.2f",
+                 events_per_wakeup);
+    }
+    trace_cost_print(on, what, "p50_ratio", ratio, "p50_ns", delta_ns, n);
+}
+
+static void measure_trace_cost(MainLoopOptions *opts, const char *none_bin)
+{
+    const char *self = trace_cost_self();
+    double a[COST_ROUNDS], b[COST_ROUNDS];
+    uint64_t events = 0;
+    char args[64];
+
+    printf("trace points' cost, SQE -> callback p50 [same cpu], notify on: "
+           "%d rounds of %d wake-ups (docs/tracing.md)\n",
+           COST_ROUNDS, COST_WAKEUPS);
+    if (none_bin && self) {
+        snprintf(args, sizeof(args), "--run-wakeups %d", COST_WAKEUPS);
+        if (trace_cost_off_rounds(self, none_bin, args, COST_ROUNDS, a, b) <
+            0) {
+            exit(1);
+        }
+        print_cost(false, a, b, COST_ROUNDS, 0);
+    } else {
+        printf("no trace-off-cost line: no --trace-none BIN (make bench-aio "
+               "gives it)\n");
+    }
+    for (int k = 0; k < COST_ROUNDS; k++) {
+        if (trace_cost_in_first(k)) {
+            a[k] = run_wakeups(opts, COST_WAKEUPS, &events);
+            b[k] = run_wakeups(opts, COST_WAKEUPS, NULL);
+        } else {
+            b[k] = run_wakeups(opts, COST_WAKEUPS, NULL);
+            a[k] = run_wakeups(opts, COST_WAKEUPS, &events);
+        }
+    }
+    print_cost(true, a, b, COST_ROUNDS,
+               (double)events / (COST_ROUNDS * COST_WAKEUPS));
+}
+
 static void usage(void)
 {
     printf("Usage: bench-aio [--samples N] [--off-samples N] "
            "[--timeout-ms N]\n"
+           "                 [--trace-none BIN] [--run-wakeups N]\n"
            "  --samples N      wake-ups measured per placement, with "
            "notify-on-SQE on\n"
            "                   (as many with the deferred kick on as off) "
@@ -264,7 +384,12 @@ static void usage(void)
            "                   floor (2000)\n"
            "  --off-samples N  stalls measured with it off (10; each costs "
            "up to the cap)\n"
-           "  --timeout-ms N   the main loop's cap (499)\n");
+           "  --timeout-ms N   the main loop's cap (499)\n"
+           "  --trace-none BIN the same bench with the trace points "
+           "compiled out, for\n"
+           "                   the trace-off-cost line\n"
+           "  --run-wakeups N  only N wake-ups [same cpu], notify on; print "
+           "their p50\n");
 }
 
 int main(int argc, char **argv)
@@ -273,12 +398,15 @@ int main(int argc, char **argv)
         {"samples", required_argument, NULL, 's'},
         {"off-samples", required_argument, NULL, 'o'},
         {"timeout-ms", required_argument, NULL, 't'},
+        {"trace-none", required_argument, NULL, 'n'},
+        {"run-wakeups", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     MainLoopOptions opts = {.fdmon = AIO_FDMON_IO_URING,
                             .timeout_ms = MAIN_LOOP_TIMEOUT_MS_DEFAULT};
-    int n_on = 2000, n_off = 10, c;
+    int n_on = 2000, n_off = 10, n_run = 0, c;
+    const char *none_bin = NULL;
     int64_t *on[3], *nodefer[3], *floor_ns[3], *off;
     double on50 = 0, on99 = 0, fl99 = 0, off50, nd50, nd99;
     pthread_t thread;
@@ -293,6 +421,16 @@ int main(int argc, char **argv)
             break;
         case 't':
             opts.timeout_ms = atoi(optarg);
+            break;
+        case 'n':
+            none_bin = optarg;
+            break;
+        case 'r':
+            n_run = atoi(optarg);
+            if (n_run < 1) {
+                usage();
+                return 2;
+            }
             break;
         case 'h':
             usage();
@@ -311,6 +449,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-aio: needs two CPUs\n");
         return 1;
     }
+    if (n_run) {
+        printf("%s %.0f\n", TRACE_COST_CHILD_TAG,
+               run_wakeups(&opts, n_run, NULL));
+        return 0;
+    }
     off = calloc(n_off, sizeof(*off));
     for (int i = 0; i < 3; i++) {
         on[i] = calloc(n_on, sizeof(*on[i]));
@@ -318,10 +461,7 @@ int main(int argc, char **argv)
         floor_ns[i] = calloc(n_on, sizeof(*floor_ns[i]));
     }
 
-    pthread_create(&thread, NULL, main_loop_thread, &opts);
-    while (!atomic_load(&main_loop_ready)) {
-        usleep(1000);
-    }
+    thread = start_main_loop(&opts);
     printf("bench-aio: %d wake-ups per placement with notify-on-SQE on, %d "
            "with it off\n(main-loop cap %lld ms)\n",
            n_on, n_off, (long long)opts.timeout_ms);
@@ -333,10 +473,7 @@ int main(int argc, char **argv)
     }
     place(thread, PLACE_APART);
     measure_main_loop(off, n_off, false);
-    main_loop_quit();
-    pthread_join(thread, NULL);
-    bql_lock();
-    main_loop_cleanup();
+    stop_main_loop(thread);
     for (Placement where = PLACE_APART; where <= PLACE_ANY; where++) {
         measure_floor(floor_ns[where], n_on, where);
     }
@@ -382,6 +519,7 @@ int main(int argc, char **argv)
            "nodefer_over_on_p50=%.2f on_p99_us=%.1f nodefer_p99_us=%.1f "
            "nodefer_over_on_p99=%.2f\n",
            on50, nd50, nd50 / on50, on99, nd99, nd99 / on99);
+    measure_trace_cost(&opts, none_bin);
     free(off);
     for (int i = 0; i < 3; i++) {
         free(on[i]);

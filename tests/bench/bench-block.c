@@ -20,6 +20,13 @@
  * $MINIVMM_BENCH_DIR or /var/tmp, and reused while its size is right.
  * BENCH_BLOCK_SECONDS overrides the 3 s per run; BENCH_BLOCK_ONLY=STRING
  * runs only the targets whose options contain STRING, without fio.
+ *
+ * Last, what the trace points cost on the CPU-bound targets (null, and the
+ * image through the page cache), as ratios (tests/bench/trace-cost.h):
+ * while off, against the same bench with them compiled out (--trace-none
+ * BIN, which `make bench-block` passes), and while on, against off.
+ * --trace-cost-only skips the rest; --run PATH OPTS QD MS is one run of
+ * those, for the off comparison's children.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,9 +37,11 @@
 #include <unistd.h>
 
 #include "tests/bench/sort.h"
+#include "tests/bench/trace-cost.h"
 #include "aio/aio.h"
 #include "block/block.h"
 #include "util/clock.h"
+#include "util/trace.h"
 
 #define IMAGE_SIZE (1ull << 30)
 #define BS         4096
@@ -59,6 +68,7 @@ struct Job {
 typedef struct Result {
     double iops;
     double p50_us, p99_us;
+    uint64_t ios;
 } Result;
 
 static int seconds = 3;
@@ -94,6 +104,8 @@ static void slot_submit(Slot *slot)
 {
     Job *job = slot->job;
 
+    /* A request is born: its trace id, as a device gives it (virtio-blk). */
+    slot->req.trace_id = TRACE_ANY() ? trace_new_id() : 0;
     slot->req.op = BLOCK_OP_READ;
     slot->req.offset = (rnd(&job->seed) % job->nblocks) * BS;
     slot->req.iov = &slot->iov;
@@ -105,9 +117,9 @@ static void slot_submit(Slot *slot)
     }
 }
 
-/* Open @path with @opts and read for the configured time at @qd. */
+/* Open @path with @opts and read for @run_ns at @qd. */
 static int run_job(AioContext *ctx, const char *path, const char *opts, int qd,
-                   Result *res)
+                   int64_t run_ns, Result *res)
 {
     static Job job;
     char err[256];
@@ -130,7 +142,7 @@ static int run_job(AioContext *ctx, const char *path, const char *opts, int qd,
     job.seed = 0x2545f4914f6cdd1dull;
 
     start = clock_ns();
-    end = start + seconds * NS_PER_S;
+    end = start + run_ns;
     for (int i = 0; i < qd; i++) {
         job.slots[i].job = &job;
         job.slots[i].iov.iov_base = (char *)bufs + (size_t)i * BS;
@@ -145,6 +157,7 @@ static int run_job(AioContext *ctx, const char *path, const char *opts, int qd,
     blk_drain(job.blk);
 
     blk_get_stats(job.blk, &st);
+    res->ios = job.completed;
     res->iops = (double)job.completed / ((double)(end - start) / NS_PER_S);
     res->p50_us = blk_stats_percentile_ns(&st.op[BLOCK_OP_READ], 50) / 1e3;
     res->p99_us = blk_stats_percentile_ns(&st.op[BLOCK_OP_READ], 99) / 1e3;
@@ -274,14 +287,9 @@ static void print_row(const Row *r)
 /* Rounds of the interleaved ours-vs-fio comparison behind the headline. */
 #define PAIRED_ROUNDS 3
 
-int main(void)
+/* The table, fio beside it, and the block-iops line. */
+static int run_table(AioContext *ctx, const char *image, const char *only)
 {
-    AioContextOptions ctx_opts = {.name = "bench", .fdmon = AIO_FDMON_IO_URING};
-    const char *dir = getenv("MINIVMM_BENCH_DIR");
-    const char *env_seconds = getenv("BENCH_BLOCK_SECONDS");
-    const char *only = getenv("BENCH_BLOCK_ONLY"); /* for profiling */
-    char image[512];
-    AioContext *ctx;
     Row rows[] = {
         {.target = "null://1G",
          .engine = "null",
@@ -305,23 +313,8 @@ int main(void)
          .opts = "aio=threads,cache=writeback"},
     };
     Row fio = {.target = "fio cache=none", .engine = "io_uring"};
+    int64_t run_ns = seconds * NS_PER_S;
     double ratio, fio_batched;
-
-    if (env_seconds && atoi(env_seconds) > 0) {
-        seconds = atoi(env_seconds);
-    }
-    snprintf(image, sizeof(image), "%s/minivmm-bench-block.img",
-             dir && *dir ? dir : "/var/tmp");
-    if (prepare_image(image) < 0) {
-        return 1;
-    }
-    ctx = aio_context_new(&ctx_opts);
-    if (!ctx) {
-        fprintf(stderr, "bench-block: no io_uring context: %s\n",
-                strerror(errno));
-        return 1;
-    }
-    aio_set_thread_context(ctx);
 
     printf("4 KiB random reads, %d s per run, one thread; p50 in us "
            "(block layer's log2 histogram: bucket upper bounds)\n",
@@ -337,8 +330,8 @@ int main(void)
         if (!strcmp(r->opts, "aio=io_uring,cache=writeback")) {
             warm_page_cache(image);
         }
-        if (run_job(ctx, r->path, r->opts, 1, &r->qd1) < 0 ||
-            run_job(ctx, r->path, r->opts, 32, &r->qd32) < 0) {
+        if (run_job(ctx, r->path, r->opts, 1, run_ns, &r->qd1) < 0 ||
+            run_job(ctx, r->path, r->opts, 32, run_ns, &r->qd32) < 0) {
             return 1;
         }
         print_row(r);
@@ -378,13 +371,13 @@ int main(void)
     for (int k = 0; k < rounds; k++) {
         Result res;
 
-        if (run_job(ctx, image, "aio=io_uring,cache=none", 32, &res) < 0) {
+        if (run_job(ctx, image, "aio=io_uring,cache=none", 32, run_ns, &res) <
+            0) {
             return 1;
         }
         ours[k] = res.iops;
         theirs[k] = run_fio(image, 32, "");
     }
-    aio_context_free(ctx);
     if (rounds) {
         qsort(ours, rounds, sizeof(double), cmp_double);
         qsort(theirs, rounds, sizeof(double), cmp_double);
@@ -402,4 +395,187 @@ int main(void)
            rows[1].qd1.iops, rows[1].qd32.iops, rows[2].qd32.iops,
            fio.qd32.iops, ratio);
     return 0;
+}
+
+/* ---- What the trace points cost ------------------------------------------ */
+
+/*
+ * The CPU-bound targets, where the block layer's own work is the largest
+ * part of a request's time, so that the trace points' share is largest:
+ * null (blk_submit; it completes from a BH, without io_uring) and the image
+ * through the page cache on io_uring (blk_submit, aio_add_sqe, the submit,
+ * the CQE). On an O_DIRECT run the disk's time dilutes the same cost.
+ */
+static const struct CostTarget {
+    const char *driver;
+    const char *path; /* NULL: the image */
+    const char *opts;
+    int qd;
+} cost_targets[] = {
+    {"null", "null://1G", "aio=io_uring", 1},
+    {"null", "null://1G", "aio=io_uring", 32},
+    {"file", NULL, "aio=io_uring,cache=writeback", 1},
+};
+
+/*
+ * Off: many short runs, since two runs by two processes differ by 10% and
+ * more (this machine's speed drifts even between runs 100 ms apart), and the
+ * median of the per-round ratios needs many rounds to settle to a percent.
+ * On: runs long enough that a fresh ring's first pass (its page faults, some
+ * 5 ms for the default 20 MiB) weighs little, and trace_finish() writes the
+ * file (a quarter of a second for a full ring) after each.
+ */
+#define COST_OFF_ROUNDS 41
+#define COST_OFF_RUN_MS 100
+#define COST_ON_ROUNDS  21
+#define COST_ON_RUN_MS  300
+#define COST_ROUNDS     41 /* the larger */
+
+/* --run PATH OPTS QD MS: one run, its IOPS on TRACE_COST_CHILD_TAG's line. */
+static int run_one(const char *path, const char *opts, int qd, int ms)
+{
+    AioContextOptions ctx_opts = {.name = "bench", .fdmon = AIO_FDMON_IO_URING};
+    AioContext *ctx = aio_context_new(&ctx_opts);
+    Result res;
+
+    if (!ctx || qd < 1 || qd > MAX_QD || ms < 1) {
+        fprintf(stderr, "bench-block: --run: bad arguments or no context\n");
+        return 1;
+    }
+    aio_set_thread_context(ctx);
+    if (run_job(ctx, path, opts, qd, (int64_t)ms * NS_PER_MS, &res) < 0) {
+        return 1;
+    }
+    aio_context_free(ctx);
+    printf("%s %.0f\n", TRACE_COST_CHILD_TAG, res.iops);
+    return 0;
+}
+
+/* IOPS @a against @b: their ratios, and what a request costs more in ns. */
+static void print_cost(bool on, const struct CostTarget *t, const double *a,
+                       const double *b, int n, double events_per_io)
+{
+    double ratio[COST_ROUNDS], delta_ns[COST_ROUNDS];
+    char what[256];
+    int len;
+
+    for (int k = 0; k < n; k++) {
+        ratio[k] = a[k] / b[k];
+        delta_ns[k] = 1e9 / a[k] - 1e9 / b[k];
+    }
+    len = snprintf(what, sizeof(what), "bench=block driver=%s opts=%s qd=%d",
+                   t->driver, t->opts, t->qd);
+    if (on) {
+        snprintf(what + len, sizeof(what) - len, " events_per_io=%.2f",
+                 events_per_io);
+    }
+    trace_cost_print(on, what, "iops_ratio", ratio, "ns_per_io", delta_ns, n);
+}
+
+static int measure_trace_cost(AioContext *ctx, const char *image,
+                              const char *none_bin)
+{
+    const char *self = trace_cost_self();
+    int64_t run_ns = (int64_t)COST_ON_RUN_MS * NS_PER_MS;
+
+    printf("trace points' cost, 4 KiB random reads, on one CPU: off, %d "
+           "rounds of %d ms runs; on, %d rounds of %d ms (docs/tracing.md)\n",
+           COST_OFF_ROUNDS, COST_OFF_RUN_MS, COST_ON_ROUNDS, COST_ON_RUN_MS);
+    trace_cost_pin();
+    warm_page_cache(image);
+    for (size_t i = 0; i < sizeof(cost_targets) / sizeof(cost_targets[0]);
+         i++) {
+        const struct CostTarget *t = &cost_targets[i];
+        const char *path = t->path ? t->path : image;
+        double a[COST_ROUNDS], b[COST_ROUNDS];
+        uint64_t events = 0, ios = 0;
+        char args[1024];
+
+        if (none_bin && self) {
+            snprintf(args, sizeof(args), "--run '%s' '%s' %d %d", path, t->opts,
+                     t->qd, COST_OFF_RUN_MS);
+            if (trace_cost_off_rounds(self, none_bin, args, COST_OFF_ROUNDS, a,
+                                      b) < 0) {
+                return 1;
+            }
+            print_cost(false, t, a, b, COST_OFF_ROUNDS, 0);
+        }
+        for (int k = 0; k < COST_ON_ROUNDS; k++) {
+            for (int side = 0; side < 2; side++) {
+                bool on = (side == 0) == trace_cost_in_first(k);
+                Result res;
+
+                if (on && trace_cost_start() < 0) {
+                    return 1;
+                }
+                if (run_job(ctx, path, t->opts, t->qd, run_ns, &res) < 0) {
+                    return 1;
+                }
+                if (on) {
+                    events += trace_cost_stop();
+                    ios += res.ios;
+                }
+                (on ? a : b)[k] = res.iops;
+            }
+        }
+        print_cost(true, t, a, b, COST_ON_ROUNDS,
+                   ios ? (double)events / ios : 0);
+    }
+    if (!none_bin) {
+        printf("no trace-off-cost lines: no --trace-none BIN (make "
+               "bench-block gives it)\n");
+    }
+    return 0;
+}
+
+/* ---- Main ---------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    AioContextOptions ctx_opts = {.name = "bench", .fdmon = AIO_FDMON_IO_URING};
+    const char *dir = getenv("MINIVMM_BENCH_DIR");
+    const char *env_seconds = getenv("BENCH_BLOCK_SECONDS");
+    const char *only = getenv("BENCH_BLOCK_ONLY"); /* for profiling */
+    const char *none_bin = NULL;
+    bool cost_only = false;
+    char image[512];
+    AioContext *ctx;
+    int ret;
+
+    if (argc == 6 && !strcmp(argv[1], "--run")) {
+        return run_one(argv[2], argv[3], atoi(argv[4]), atoi(argv[5]));
+    }
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--trace-none") && i + 1 < argc) {
+            none_bin = argv[++i];
+        } else if (!strcmp(argv[i], "--trace-cost-only")) {
+            cost_only = true;
+        } else {
+            fprintf(stderr, "Usage: bench-block [--trace-none BIN] "
+                            "[--trace-cost-only]\n"
+                            "       bench-block --run PATH OPTS QD MS\n");
+            return 2;
+        }
+    }
+    if (env_seconds && atoi(env_seconds) > 0) {
+        seconds = atoi(env_seconds);
+    }
+    snprintf(image, sizeof(image), "%s/minivmm-bench-block.img",
+             dir && *dir ? dir : "/var/tmp");
+    if (prepare_image(image) < 0) {
+        return 1;
+    }
+    ctx = aio_context_new(&ctx_opts);
+    if (!ctx) {
+        fprintf(stderr, "bench-block: no io_uring context: %s\n",
+                strerror(errno));
+        return 1;
+    }
+    aio_set_thread_context(ctx);
+    ret = cost_only ? 0 : run_table(ctx, image, only);
+    if (ret == 0 && !only) {
+        ret = measure_trace_cost(ctx, image, none_bin);
+    }
+    aio_context_free(ctx);
+    return ret;
 }

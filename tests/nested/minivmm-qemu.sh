@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A stand-in for minivmm's KVM mode: takes the options scripts/run-guest.sh
 # passes to minivmm and boots the same guest on QEMU (TCG) instead, so the
-# guest scripts (run-guest.sh, demo.sh, linux-boot-test.sh) can be tested
-# where minivmm cannot run a guest:
+# guest scripts (run-guest.sh, linux-boot-test.sh) can be tested where
+# minivmm cannot run a guest (not demo.sh, which traces its runs: QEMU
+# knows no --trace):
 #
 #   MINIVMM=tests/nested/minivmm-qemu.sh scripts/run-guest.sh --mode kvm
 #

@@ -241,6 +241,36 @@ START_TEST(test_setup_errors)
 END_TEST
 
 /*
+ * An image another process has open read-write (here: our own OFD lock,
+ * as a second minivmm would hold it): one line naming it, exit 1.
+ */
+START_TEST(test_image_in_use)
+{
+    char img[] = "/tmp/minivmm-cli-XXXXXX";
+    int fd = mkstemp(img);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    char arg[64];
+    Run r;
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, 1 << 20), 0);
+    ck_assert_int_eq(fcntl(fd, F_OFD_SETLK, &fl), 0);
+    snprintf(arg, sizeof(arg), "virtio:%s,readonly=on", img);
+    run(&r, (const char *[]){"--accel", "qtest", "--qtest", "unix:/nonexistent",
+                             "--disk", arg, NULL});
+    assert_one_error_line(&r, 1, "is in use by another process");
+    ck_assert_msg(strstr(r.err, img), "%s", r.err);
+    /* The same image twice on one command line conflicts too. */
+    close(fd);
+    snprintf(arg, sizeof(arg), "virtio:%s", img);
+    run(&r, (const char *[]){"--accel", "qtest", "--qtest", "unix:/nonexistent",
+                             "--disk", arg, "--disk", arg, NULL});
+    assert_one_error_line(&r, 1, "is in use by another process");
+    unlink(img);
+}
+END_TEST
+
+/*
  * --stats at exit: the wall time, and per event loop its ring flags, its
  * polling, its thread's CPU time and its counters. The settings on the
  * command line must be the ones the loops report.
@@ -515,6 +545,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, test_help_and_version);
     tcase_add_test(tc, test_usage_errors);
     tcase_add_test(tc, test_setup_errors);
+    tcase_add_test(tc, test_image_in_use);
     tcase_add_test(tc, test_stats_report_the_loops);
     tcase_add_test(tc, test_trace_file_at_exit);
     tcase_add_test(tc, test_memory_sizes);

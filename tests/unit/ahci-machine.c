@@ -46,9 +46,14 @@ static void probe_msi(void *opaque, uint64_t addr, uint32_t data)
 
 int am_add_disk(void)
 {
+    return am_add_disk_opts("", "aio=io_uring");
+}
+
+int am_add_disk_opts(const char *scheme, const char *options)
+{
     const char *dir = getenv("MINIVMM_TEST_DIR");
     int i = am.ndisks++;
-    char path[256], err[256];
+    char path[256], spec[300], err[256];
     uint64_t *buf = malloc(AM_DISK_SIZE);
 
     ck_assert_int_lt(i, AM_MAX_DISKS);
@@ -61,9 +66,10 @@ int am_add_disk(void)
     }
     ck_assert_int_eq(pwrite(am.img_fd[i], buf, AM_DISK_SIZE, 0), AM_DISK_SIZE);
     free(buf);
-    ck_assert_msg(blk_open_string(path, "aio=io_uring", &am.blk[i], err,
-                                  sizeof(err)) == 0,
-                  "%s", err);
+    snprintf(spec, sizeof(spec), "%s%s", scheme, path);
+    ck_assert_msg(
+        blk_open_string(spec, options, &am.blk[i], err, sizeof(err)) == 0, "%s",
+        err);
     unlink(path);
     return i;
 }
@@ -81,11 +87,16 @@ void am_create_ahci(int i, uint8_t devfn)
 
 void am_setup(void)
 {
+    am_setup_disk("", "aio=io_uring");
+}
+
+void am_setup_disk(const char *scheme, const char *options)
+{
     memset(&am, 0, sizeof(am));
     ck_assert_int_eq(gm_init(&am.ram, AM_RAM_SIZE), 0);
     as_init(&am.as, &am.ram);
     pci_host_init(&am.host, &am.as);
-    am_add_disk();
+    am_add_disk_opts(scheme, options);
     main_loop_thread_start(&am.loop,
                            &(MainLoopOptions){.fdmon = AIO_FDMON_IO_URING});
     bql_lock();

@@ -65,6 +65,11 @@ uint64_t am_pattern(int disk, uint64_t offset);
 
 /* Fixture: one controller, a disk on port 0; the driver found it. */
 void am_setup(void);
+/*
+ * The same with disk 0 opened as @scheme (a path prefix such as
+ * "logwrites:", or "") + its path, with block options @options.
+ */
+void am_setup_disk(const char *scheme, const char *options);
 void am_teardown(void);
 
 /* Create controller @i (0 or 1) at @devfn, its interrupts probed. */
@@ -72,6 +77,7 @@ void am_create_ahci(int i, uint8_t devfn);
 
 /* Open another patterned disk (index returned). */
 int am_add_disk(void);
+int am_add_disk_opts(const char *scheme, const char *options);
 
 /* Guest RAM as the host sees it. */
 static inline uint8_t *am_ram(uint64_t gpa)

@@ -38,6 +38,10 @@ int main(void)
     srunner_add_suite(sr, cpuid_suite());
     srunner_add_suite(sr, acpi_suite());
     srunner_add_suite(sr, trace_suite());
+    srunner_add_suite(sr, exit_suite());
+    srunner_add_suite(sr, msi_routes_suite());
+    srunner_add_suite(sr, stress_suite());
+    srunner_add_suite(sr, crash_suite());
     srunner_add_suite(sr, sandbox_suite());
     int failed;
 

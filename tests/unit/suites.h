@@ -15,6 +15,10 @@ Suite *fdt_suite(void);
 Suite *cpuid_suite(void);
 Suite *acpi_suite(void);
 Suite *trace_suite(void);
+Suite *exit_suite(void);
+Suite *msi_routes_suite(void);
+Suite *stress_suite(void);
+Suite *crash_suite(void);
 Suite *sandbox_suite(void);
 
 #endif

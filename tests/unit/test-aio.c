@@ -9,8 +9,10 @@
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -544,6 +546,8 @@ typedef struct SqeProbe {
     int64_t queued_ns, done_ns;
     AioContextStats stats_at_done;
     AioContext *stats_ctx;
+    int inject_errno; /* vcpu_queue_read(): fail this many submits so */
+    unsigned inject_count;
 } SqeProbe;
 
 static void prep_nop(struct io_uring_sqe *sqe, void *opaque)
@@ -637,6 +641,122 @@ START_TEST(test_add_sqe_overflows_ring)
     }
     ck_assert_uint_eq(stats_of(ctx).cqes_dispatched, N);
     aio_context_free(ctx);
+}
+END_TEST
+
+/* ---- Submits the kernel refuses --------------------------------------- */
+
+static const int submit_errors[] = {EINTR, EAGAIN, EBUSY};
+
+static void set_flag_timer(void *opaque)
+{
+    atomic_store((atomic_bool *)opaque, true);
+}
+
+/*
+ * One refused submit, then the kernel takes the SQEs again: the NOP still
+ * completes. Tests 0-2 submit from the wait (an IOThread's one system
+ * call), 3-5 from prepare (a polling context submits before it polls).
+ * A blocking aio_poll() that slept with the NOP unsubmitted would sleep
+ * until the safety timer.
+ */
+START_TEST(test_refused_submit_retried)
+{
+    AioContextOptions opts = {.fdmon = AIO_FDMON_IO_URING};
+    SqeProbe nop = {.handler.cb = sqe_done};
+    atomic_bool too_late = false;
+    AioTimer *safety;
+
+    if (_i >= 3) {
+        opts.poll.max_ns = AIO_POLL_MAX_NS_DEFAULT;
+    }
+    ctx = aio_context_new(&opts);
+    ck_assert_ptr_nonnull(ctx);
+    aio_set_thread_context(ctx);
+    safety = aio_timer_new(ctx, set_flag_timer, &too_late);
+    aio_timer_mod(safety, clock_ns() + 2 * NS_PER_S);
+
+    aio_uring_inject_submit_error(ctx, submit_errors[_i % 3], 1);
+    ck_assert_int_eq(aio_add_sqe(prep_nop, &nop, &nop.handler), 0);
+    while (!atomic_load(&nop.done)) {
+        ck_assert_msg(!atomic_load(&too_late), "the NOP was never submitted");
+        aio_poll(ctx, true);
+    }
+    ck_assert_int_eq(nop.handler.cqe.res, 0);
+    aio_timer_free(safety);
+    aio_context_free(ctx);
+}
+END_TEST
+
+typedef struct EventProbe {
+    int fd;
+    atomic_int fired;
+} EventProbe;
+
+static void event_read(void *opaque)
+{
+    EventProbe *e = opaque;
+    uint64_t value;
+
+    ck_assert_int_eq(read(e->fd, &value, sizeof(value)), sizeof(value));
+    atomic_fetch_add(&e->fired, 1);
+}
+
+/*
+ * The SQ ring is full and the kernel refuses it: an fd handler added then
+ * has no room for its POLL_ADD. It is armed once the kernel takes SQEs
+ * again, and an event that came meanwhile is not lost.
+ */
+START_TEST(test_full_ring_refused_keeps_fds_watched)
+{
+    enum { MAX_NOPS = 16 };
+    AioContextOptions opts = {.fdmon = AIO_FDMON_IO_URING, .ring_entries = 4};
+    SqeProbe nops[MAX_NOPS] = {0};
+    EventProbe ev = {0};
+    int queued = 0;
+    uint64_t one = 1;
+
+    ctx = aio_context_new(&opts);
+    ck_assert_ptr_nonnull(ctx);
+    aio_set_thread_context(ctx);
+    ev.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    ck_assert_int_ge(ev.fd, 0);
+
+    /* Fill the ring; the submit that would make room fails. */
+    aio_uring_inject_submit_error(ctx, EAGAIN, 1000);
+    for (;;) {
+        ck_assert_int_lt(queued, MAX_NOPS);
+        nops[queued].handler.cb = sqe_done;
+        if (aio_add_sqe(prep_nop, &nops[queued], &nops[queued].handler) < 0) {
+            break;
+        }
+        queued++;
+    }
+    ck_assert_int_gt(queued, 0);
+    aio_set_fd_handler(ctx, ev.fd, event_read, NULL, NULL, NULL, &ev);
+    ck_assert_int_eq(write(ev.fd, &one, sizeof(one)), sizeof(one));
+    for (int i = 0; i < 10; i++) {
+        aio_poll(ctx, false);
+    }
+    ck_assert_int_eq(atomic_load(&ev.fired), 0); /* nothing got through */
+
+    /* The kernel takes SQEs again: everything queued before arrives. */
+    aio_uring_inject_submit_error(ctx, 0, 0);
+    for (int i = 0; i < queued; i++) {
+        poll_until(ctx, &nops[i].done, 2000);
+    }
+    while (atomic_load(&ev.fired) == 0) {
+        aio_poll(ctx, true);
+    }
+    /* And the handler stays watched. */
+    ck_assert_int_eq(write(ev.fd, &one, sizeof(one)), sizeof(one));
+    while (atomic_load(&ev.fired) == 1) {
+        aio_poll(ctx, true);
+    }
+    aio_set_fd_handler(ctx, ev.fd, NULL, NULL, NULL, NULL, NULL);
+    aio_poll(ctx, false);
+    aio_context_free(ctx);
+    close(ev.fd);
 }
 END_TEST
 
@@ -850,6 +970,10 @@ static int64_t vcpu_queue_read(SqeProbe *p, MainLoopThread *m,
     ck_assert_ptr_eq(aio_current_context(), main_loop_context());
     p->stats_ctx = main_loop_context();
     *before = stats_of(main_loop_context());
+    if (p->inject_count) {
+        aio_uring_inject_submit_error(main_loop_context(), p->inject_errno,
+                                      p->inject_count);
+    }
     p->queued_ns = clock_ns();
     ck_assert_int_eq(aio_add_sqe(prep_read, p, &p->handler), 0);
     bql_unlock();
@@ -929,6 +1053,44 @@ END_TEST
 START_TEST(test_stall_fixed_with_notify_on_defer_off)
 {
     check_stall_fixed(false);
+}
+END_TEST
+
+/*
+ * The fix on, and the main loop's prepare-time submit refused: once (the
+ * retry after reaping takes it), or four times (both of prepare's submits
+ * and their retries; the wait then must not sleep). Either way the read is
+ * submitted without waiting for the loop's timeout.
+ */
+START_TEST(test_stall_fixed_when_prepare_submit_refused)
+{
+    static const struct {
+        int err;
+        unsigned count;
+    } cases[] = {{EINTR, 1}, {EAGAIN, 1}, {EBUSY, 1}, {EAGAIN, 4}};
+    SqeProbe rd = {.handler.cb = sqe_done,
+                   .len = 4096,
+                   .inject_errno = cases[_i].err,
+                   .inject_count = cases[_i].count};
+    MainLoopThread m = {0};
+    AioContextStats before;
+    int64_t latency;
+
+    rd.fd = make_pattern_file();
+    aio_set_notify_on_sqe(true);
+    start_main_loop(&m, AIO_FDMON_IO_URING);
+    latency = vcpu_queue_read(&rd, &m, &before);
+    /*
+     * No wait ended by its timeout: that is the stall, whatever the clock
+     * says on a loaded machine (the latency is printed for a person).
+     */
+    ck_assert_uint_eq(rd.stats_at_done.wait_timeouts, before.wait_timeouts);
+    if (latency >= STALL_CAP_MS / 2 * NS_PER_MS) {
+        fprintf(stderr, "test-aio: refused submit case %d: %lld ms\n", _i,
+                (long long)(latency / NS_PER_MS));
+    }
+    main_loop_thread_stop(&m);
+    close(rd.fd);
 }
 END_TEST
 
@@ -1168,6 +1330,8 @@ Suite *aio_suite(void)
     tcase_add_loop_test(tc, test_add_sqe_nop_and_read, 0, 2);
     tcase_add_test(tc, test_add_sqe_overflows_ring);
     tcase_add_test(tc, test_fallback_to_poll_without_io_uring);
+    tcase_add_loop_test(tc, test_refused_submit_retried, 0, 6);
+    tcase_add_test(tc, test_full_ring_refused_keeps_fds_watched);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("iothread");
@@ -1186,6 +1350,7 @@ Suite *aio_suite(void)
     tcase_add_test(tc, test_stall_with_notify_off);
     tcase_add_test(tc, test_stall_fixed_with_notify_on);
     tcase_add_test(tc, test_stall_fixed_with_notify_on_defer_off);
+    tcase_add_loop_test(tc, test_stall_fixed_when_prepare_submit_refused, 0, 4);
     tcase_add_loop_test(tc, test_main_loop_runs_bh_from_other_thread, 0, 2);
     tcase_add_loop_test(tc, test_main_loop_timer_armed_by_lock_holder, 0, 2);
     tcase_add_loop_test(tc, test_main_loop_wakeup_deferred_to_bql_unlock, 0, 2);

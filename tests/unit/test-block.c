@@ -947,6 +947,41 @@ static void expect_open_error(const char *path, const char *opts, int err_no)
                   path);
 }
 
+/*
+ * Image locks: OFD locks conflict between open file descriptions, so two
+ * opens in one process behave as two minivmm processes would.
+ */
+START_TEST(test_open_locks_the_image)
+{
+    char path[256], err[512];
+    BlockBackend *a, *b, *c;
+    int fd = make_image(64 * 1024, path, sizeof(path));
+
+    /* Read-write is exclusive, and the error names the image. */
+    ck_assert_int_eq(blk_open_string(path, NULL, &a, err, sizeof(err)), 0);
+    ck_assert_int_eq(blk_open_string(path, NULL, &b, err, sizeof(err)), -EBUSY);
+    ck_assert_msg(strstr(err, path) && strstr(err, "in use by another process"),
+                  "%s", err);
+    ck_assert_int_eq(blk_open_string(path, "readonly=on", &b, err, sizeof(err)),
+                     -EBUSY);
+    blk_close(a);
+
+    /* Readers share; a writer waits for the last of them. */
+    ck_assert_int_eq(blk_open_string(path, "readonly=on", &a, err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(blk_open_string(path, "readonly=on", &b, err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(blk_open_string(path, NULL, &c, err, sizeof(err)), -EBUSY);
+    blk_close(a);
+    ck_assert_int_eq(blk_open_string(path, NULL, &c, err, sizeof(err)), -EBUSY);
+    blk_close(b);
+    ck_assert_int_eq(blk_open_string(path, NULL, &c, err, sizeof(err)), 0);
+    blk_close(c);
+    close(fd);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_open_errors_name_the_path)
 {
     char dir[256], path[300];
@@ -1226,6 +1261,7 @@ Suite *block_suite(void)
 
     tc = tcase_create("open");
     tcase_add_test(tc, test_open_errors_name_the_path);
+    tcase_add_test(tc, test_open_locks_the_image);
     tcase_add_test(tc, test_parse_options);
     tcase_add_loop_test(tc, test_readonly_rejects_writes_with_erofs, 0,
                         ENGINES);

@@ -575,7 +575,9 @@ START_TEST(test_trace_off_evaluates_nothing)
     ck_assert_int_eq(probes, 0);
     TRACE(AHCI_CMD, probe(), .a = {1});
     ck_assert_int_eq(probes, 1);
+    ck_assert_int_eq(trace_emitted(), 1);
     ck_assert_int_eq(trace_finish(), 0);
+    ck_assert_int_eq(trace_emitted(), 0);
 
     TRACE(AHCI_CMD, probe());
     ck_assert_int_eq(probes, 1);

@@ -100,7 +100,7 @@ void vm_start(const VmOptions *o)
                                           .weight = AIO_POLL_WEIGHT_DEFAULT},
                                  .uring_flags =
                                      AIO_IOTHREAD_URING_FLAGS_DEFAULT};
-    char path[256], err[256];
+    char path[256], spec[300], err[256];
 
     if (!o) {
         o = &none;
@@ -131,7 +131,12 @@ void vm_start(const VmOptions *o)
             .set_level = irq_set_level, .opaque = &vm.irq[n], .gsi = 10 + n};
 
         vm.img_fd[n] = make_image(n, path, sizeof(path));
-        ck_assert_msg(blk_open_string(path, o->readonly ? "readonly=on" : NULL,
+        snprintf(spec, sizeof(spec), "%s%s", o->blk_scheme ? o->blk_scheme : "",
+                 path);
+        ck_assert_msg(blk_open_string(spec,
+                                      o->blk_options ? o->blk_options
+                                      : o->readonly  ? "readonly=on"
+                                                     : NULL,
                                       &vm.blk[n], err, sizeof(err)) == 0,
                       "blk_open: %s", err);
         unlink(path);
@@ -280,12 +285,27 @@ bool vm_wait_msi(unsigned dev, unsigned v, unsigned n)
     return qos_wait(msi_reached, &w, VM_TIMEOUT_MS);
 }
 
+/*
+ * An MSI lands in RAM after the used ring says the request is done, so a
+ * device thread may still be storing a landing word while we look: read
+ * RAM as a CPU would, a word at a time, not with memcpy() (a data race).
+ */
+static void ram_copy(uint8_t *dst, uint64_t off, uint64_t len)
+{
+    const uint64_t *src = (const uint64_t *)(vm.ram.host + off);
+
+    for (uint64_t i = 0; i < len / 8; i++) {
+        uint64_t w = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+        memcpy(dst + 8 * i, &w, 8);
+    }
+}
+
 uint8_t *vm_ram_snapshot(void)
 {
     uint8_t *copy = malloc(VM_RAM_SIZE);
 
     ck_assert_ptr_nonnull(copy);
-    memcpy(copy, vm.ram.host, VM_RAM_SIZE);
+    ram_copy(copy, 0, VM_RAM_SIZE);
     return copy;
 }
 
@@ -301,14 +321,15 @@ static bool in_ranges(uint64_t off, const VmRange *ok, int n)
 
 int64_t vm_ram_changed(const uint8_t *snap, const VmRange *ok, int n)
 {
-    const uint8_t *now = vm.ram.host;
+    uint8_t now[4096];
 
     for (uint64_t off = 0; off < VM_RAM_SIZE; off += 4096) {
-        if (!memcmp(now + off, snap + off, 4096)) {
+        ram_copy(now, off, 4096);
+        if (!memcmp(now, snap + off, 4096)) {
             continue;
         }
         for (uint64_t i = off; i < off + 4096; i++) {
-            if (now[i] != snap[i] && !in_ranges(i, ok, n)) {
+            if (now[i - off] != snap[i] && !in_ranges(i, ok, n)) {
                 return (int64_t)i;
             }
         }
