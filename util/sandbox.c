@@ -68,10 +68,11 @@ static const int base_calls[] = {
     SCMP_SYS(sched_yield),
     /* stderr (logging, the SIGSYS message) and eventfd kicks */
     SCMP_SYS(write),
-#ifdef __SANITIZE_ADDRESS__
-    /* ASan's set-up of each new thread (see SANDBOX_DEFAULT_ON) */
+#if SANDBOX_SANITIZER
+    /* the sanitizer's set-up of each new thread (see SANDBOX_DEFAULT_ON) */
     SCMP_SYS(sigaltstack),
     SCMP_SYS(sched_getaffinity),
+    SCMP_SYS(gettimeofday),
 #endif
 };
 
@@ -212,6 +213,19 @@ static void add_rule(FilterBuilder *b, uint32_t action, int nr, unsigned ncmp,
     }
 }
 
+/* Argument @arg equals @v; and (@arg & @mask) equals @v. */
+static struct scmp_arg_cmp arg_eq(unsigned arg, scmp_datum_t v)
+{
+    return (struct scmp_arg_cmp){.arg = arg, .op = SCMP_CMP_EQ, .datum_a = v};
+}
+
+static struct scmp_arg_cmp arg_masked_eq(unsigned arg, scmp_datum_t mask,
+                                         scmp_datum_t v)
+{
+    return (struct scmp_arg_cmp){
+        .arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = v};
+}
+
 static void allow(FilterBuilder *b, int nr)
 {
     add_rule(b, SCMP_ACT_ALLOW, nr, 0, NULL);
@@ -239,9 +253,8 @@ static void allow_list(FilterBuilder *b, const int *calls, size_t n)
 static void allow_ioctls(FilterBuilder *b, const unsigned long *req, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        allow_if(
-            b, SCMP_SYS(ioctl),
-            SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffUL, req[i] & 0xffffffffUL));
+        allow_if(b, SCMP_SYS(ioctl),
+                 arg_masked_eq(1, 0xffffffffUL, req[i] & 0xffffffffUL));
     }
 }
 
@@ -253,15 +266,13 @@ static void allow_ioctls(FilterBuilder *b, const unsigned long *req, size_t n)
  */
 static void allow_spawn(FilterBuilder *b)
 {
-    allow_if(b, SCMP_SYS(clone),
-             SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+    allow_if(b, SCMP_SYS(clone), arg_masked_eq(0, CLONE_THREAD, CLONE_THREAD));
     refuse(b, SCMP_SYS(clone3), ENOSYS);
     allow(b, SCMP_SYS(set_robust_list));
     allow(b, SCMP_SYS(rseq));
-    allow_if(b, SCMP_SYS(prctl), SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
-    allow_if(b, SCMP_SYS(prctl), SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS));
-    allow_if(b, SCMP_SYS(seccomp),
-             SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
+    allow_if(b, SCMP_SYS(prctl), arg_eq(0, PR_SET_NAME));
+    allow_if(b, SCMP_SYS(prctl), arg_eq(0, PR_SET_NO_NEW_PRIVS));
+    allow_if(b, SCMP_SYS(seccomp), arg_eq(0, SECCOMP_SET_MODE_FILTER));
 }
 
 static void build_role(FilterBuilder *b, SandboxRole role)
@@ -270,14 +281,13 @@ static void build_role(FilterBuilder *b, SandboxRole role)
 
     allow_list(b, base_calls, ARRAY_SIZE(base_calls));
     /* abort() signals its own process; nothing may signal another. */
-    allow_if(b, SCMP_SYS(tgkill), SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+    allow_if(b, SCMP_SYS(tgkill), arg_eq(0, (scmp_datum_t)getpid()));
     /*
      * A crash on any thread: vmm/console.c's handler puts back the old
      * action of the crash signal and raises it again, as abort() does.
      */
     for (size_t i = 0; i < ARRAY_SIZE(crash_signals); i++) {
-        allow_if(b, SCMP_SYS(rt_sigaction),
-                 SCMP_A0(SCMP_CMP_EQ, crash_signals[i]));
+        allow_if(b, SCMP_SYS(rt_sigaction), arg_eq(0, crash_signals[i]));
     }
     /*
      * No thread opens a file once the guest runs, but glibc's malloc reads

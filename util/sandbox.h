@@ -27,15 +27,17 @@
 #include <stddef.h>
 
 /*
- * --seccomp's default: on, except in sanitizer builds (make SANITIZE=1),
- * whose leak checker runs at exit with calls no allowlist should grant
- * (a ptrace of its own process from a forked tracer, /proc/self/maps).
- * There the filters are tested by the unit tests and by runs that ask
- * for --seccomp on and end by a violation.
+ * --seccomp's default: on, except in sanitizer builds (make SANITIZE=1,
+ * make TSAN=1), whose runtimes make calls no allowlist should grant (ASan's
+ * leak checker ptraces its own process from a forked tracer at exit and
+ * reads /proc/self/maps). There the filters are tested by the unit tests
+ * and by runs that ask for --seccomp on and end by a violation.
  */
-#ifdef __SANITIZE_ADDRESS__
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANDBOX_SANITIZER  1
 #define SANDBOX_DEFAULT_ON false
 #else
+#define SANDBOX_SANITIZER  0
 #define SANDBOX_DEFAULT_ON true
 #endif
 
