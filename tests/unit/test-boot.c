@@ -75,29 +75,6 @@ static int64_t translate(uint64_t va)
     return (pde & ~0x1fffffULL & 0xfffffffffffffULL) + (va & 0x1fffff);
 }
 
-/*
- * Guest RAM starts on a 2 MiB boundary (devices/memory.c): KVM can map it
- * with huge pages only then. The rest of the over-allocation is given back.
- */
-START_TEST(test_ram_is_huge_page_aligned)
-{
-    static const uint64_t sizes[] = {1 << 20, 64 << 20, (64 << 20) + 4096,
-                                     100000};
-
-    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        GuestMemory gm = {0};
-
-        ck_assert_int_eq(gm_init(&gm, sizes[i]), 0);
-        ck_assert_uint_eq((uintptr_t)gm.host & ((2u << 20) - 1), 0);
-        ck_assert_uint_eq(gm.size, sizes[i]);
-        /* Zeroed and writable to its last byte. */
-        ck_assert_uint_eq(gm.host[sizes[i] - 1], 0);
-        gm.host[sizes[i] - 1] = 1;
-        gm_cleanup(&gm);
-    }
-}
-END_TEST
-
 START_TEST(test_cpu_page_tables)
 {
     const uint64_t samples[] = {0,          0x1000,     0x7000,     0x100000,
@@ -598,7 +575,6 @@ Suite *boot_suite(void)
     TCase *tc = tcase_create("cpu");
 
     tcase_add_checked_fixture(tc, NULL, teardown);
-    tcase_add_test(tc, test_ram_is_huge_page_aligned);
     tcase_add_test(tc, test_cpu_page_tables);
     tcase_add_test(tc, test_cpu_gdt);
     tcase_add_test(tc, test_cpu_small_ram);
