@@ -25,22 +25,6 @@
 static FuzzMachine m;
 static BlockBackend *disk;
 
-static void ignore_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-    (void)opaque;
-    (void)addr;
-    (void)data;
-}
-
-static void ignore_level(void *opaque, int gsi, int level)
-{
-    (void)opaque;
-    (void)gsi;
-    (void)level;
-}
-
-static const MsiSink msi = {.send = ignore_msi};
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     char err[256];
@@ -62,8 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     AhciState *ahci;
 
     fuzz_machine_reset_ram(&m);
-    if (ahci_create(&ahci, &m.host, FUZZ_AHCI_DEVFN, &m.ram, &msi,
-                    (IrqLine){.set_level = ignore_level, .gsi = 16}) < 0 ||
+    if (ahci_create(&ahci, &m.host, FUZZ_AHCI_DEVFN, &m.ram, &fuzz_msi_sink,
+                    (IrqLine){.set_level = fuzz_ignore_level, .gsi = 16}) < 0 ||
         ahci_attach_disk(ahci, 0, disk, NULL) < 0) {
         abort();
     }

@@ -126,3 +126,19 @@ void fuzz_run_script(FuzzMachine *m, FuzzInput *in, uint8_t devfn)
     }
     fuzz_run_main_loop();
 }
+
+static void ignore_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+    (void)opaque;
+    (void)addr;
+    (void)data;
+}
+
+const MsiSink fuzz_msi_sink = {.send = ignore_msi};
+
+void fuzz_ignore_level(void *opaque, int gsi, int level)
+{
+    (void)opaque;
+    (void)gsi;
+    (void)level;
+}

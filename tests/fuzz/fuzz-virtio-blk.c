@@ -24,22 +24,6 @@
 static FuzzMachine m;
 static BlockBackend *disk, *disk_ro;
 
-static void ignore_msi(void *opaque, uint64_t addr, uint32_t data)
-{
-    (void)opaque;
-    (void)addr;
-    (void)data;
-}
-
-static void ignore_level(void *opaque, int gsi, int level)
-{
-    (void)opaque;
-    (void)gsi;
-    (void)level;
-}
-
-static const MsiSink msi = {.send = ignore_msi};
-
 static BlockBackend *open_disk(const char *opts)
 {
     BlockBackend *blk;
@@ -76,8 +60,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     VirtioBlk *vblk;
 
     fuzz_machine_reset_ram(&m);
-    if (virtio_blk_create(&vblk, &m.host, FUZZ_VBLK_DEVFN, &m.ram, &msi,
-                          (IrqLine){.set_level = ignore_level, .gsi = 10},
+    if (virtio_blk_create(&vblk, &m.host, FUZZ_VBLK_DEVFN, &m.ram,
+                          &fuzz_msi_sink,
+                          (IrqLine){.set_level = fuzz_ignore_level, .gsi = 10},
                           shape & 0x20 ? disk_ro : disk, &opts) < 0) {
         abort();
     }
