@@ -25,11 +25,14 @@
  * image through the page cache), as ratios (tests/bench/trace-cost.h):
  * while off, against the same bench with them compiled out (--trace-none
  * BIN, which `make bench-block` passes), and while on, against off.
- * --trace-cost-only skips the rest; --run PATH OPTS QD MS is one run of
- * those, for the off comparison's children.
+ * Then what the seccomp sandbox costs on the targets that make system
+ * calls per request: sandboxed children against unsandboxed ones.
+ * --trace-cost-only and --seccomp-cost-only run just one of those; --run
+ * PATH OPTS QD MS is one run, for the comparisons' children.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +44,7 @@
 #include "aio/aio.h"
 #include "block/block.h"
 #include "util/clock.h"
+#include "util/sandbox.h"
 #include "util/trace.h"
 
 #define IMAGE_SIZE (1ull << 30)
@@ -117,19 +121,15 @@ static void slot_submit(Slot *slot)
     }
 }
 
-/* Open @path with @opts and read for @run_ns at @qd. */
-static int run_job(AioContext *ctx, const char *path, const char *opts, int qd,
-                   int64_t run_ns, Result *res)
+/* Open @path with @opts into @job, with buffers for @qd requests. */
+static int job_open(Job *job, const char *path, const char *opts, int qd)
 {
-    static Job job;
     char err[256];
-    BlockStats st;
-    int64_t start, end;
     void *bufs;
     int ret;
 
-    memset(&job, 0, sizeof(job));
-    ret = blk_open_string(path, opts, &job.blk, err, sizeof(err));
+    memset(job, 0, sizeof(*job));
+    ret = blk_open_string(path, opts, &job->blk, err, sizeof(err));
     if (ret < 0) {
         fprintf(stderr, "bench-block: %s\n", err);
         return ret;
@@ -138,35 +138,65 @@ static int run_job(AioContext *ctx, const char *path, const char *opts, int qd,
         abort();
     }
     memset(bufs, 0, (size_t)qd * BS);
-    job.nblocks = blk_size(job.blk) / BS;
-    job.seed = 0x2545f4914f6cdd1dull;
+    job->nblocks = blk_size(job->blk) / BS;
+    job->seed = 0x2545f4914f6cdd1dull;
+    for (int i = 0; i < qd; i++) {
+        job->slots[i].job = job;
+        job->slots[i].iov.iov_base = (char *)bufs + (size_t)i * BS;
+        job->slots[i].iov.iov_len = BS;
+    }
+    return 0;
+}
+
+static void job_close(Job *job)
+{
+    blk_close(job->blk);
+    free(job->slots[0].iov.iov_base);
+}
+
+/* Read for @run_ns at @qd on @job, opened for at least @qd. */
+static int job_run(AioContext *ctx, Job *job, int qd, int64_t run_ns,
+                   Result *res)
+{
+    BlockStats st;
+    int64_t start, end;
 
     start = clock_ns();
     end = start + run_ns;
     for (int i = 0; i < qd; i++) {
-        job.slots[i].job = &job;
-        job.slots[i].iov.iov_base = (char *)bufs + (size_t)i * BS;
-        job.slots[i].iov.iov_len = BS;
-        slot_submit(&job.slots[i]);
+        slot_submit(&job->slots[i]);
     }
     while (clock_ns() < end) {
         aio_poll(ctx, true);
     }
-    job.stop = true;
+    job->stop = true;
     end = clock_ns();
-    blk_drain(job.blk);
+    blk_drain(job->blk);
 
-    blk_get_stats(job.blk, &st);
-    res->ios = job.completed;
-    res->iops = (double)job.completed / ((double)(end - start) / NS_PER_S);
+    blk_get_stats(job->blk, &st);
+    res->ios = job->completed;
+    res->iops = (double)job->completed / ((double)(end - start) / NS_PER_S);
     res->p50_us = blk_stats_percentile_ns(&st.op[BLOCK_OP_READ], 50) / 1e3;
     res->p99_us = blk_stats_percentile_ns(&st.op[BLOCK_OP_READ], 99) / 1e3;
     if (getenv("BENCH_BLOCK_STATS")) {
-        blk_stats_print(job.blk, stderr);
+        blk_stats_print(job->blk, stderr);
     }
-    blk_close(job.blk);
-    free(bufs);
-    return job.errors ? -EIO : 0;
+    return job->errors ? -EIO : 0;
+}
+
+/* Open @path with @opts and read for @run_ns at @qd. */
+static int run_job(AioContext *ctx, const char *path, const char *opts, int qd,
+                   int64_t run_ns, Result *res)
+{
+    static Job job;
+    int ret = job_open(&job, path, opts, qd);
+
+    if (ret < 0) {
+        return ret;
+    }
+    ret = job_run(ctx, &job, qd, run_ns, res);
+    job_close(&job);
+    return ret;
 }
 
 /* ---- The image ----------------------------------------------------------- */
@@ -431,23 +461,68 @@ static const struct CostTarget {
 #define COST_ON_RUN_MS  300
 #define COST_ROUNDS     41 /* the larger */
 
-/* --run PATH OPTS QD MS: one run, its IOPS on TRACE_COST_CHILD_TAG's line. */
+static void *do_nothing(void *arg)
+{
+    return arg;
+}
+
+/*
+ * --run PATH OPTS QD MS: one run, its IOPS on TRACE_COST_CHILD_TAG's line.
+ * With BENCH_CHILD_SECCOMP=1 in the environment the run is sandboxed as an
+ * IOThread is in minivmm (the role whose thread serves a virtio-blk queue):
+ * the image is opened first, as minivmm's main thread opens it before any
+ * filter exists, then the filter goes on. The sandboxed child neither
+ * closes the image (that is the main thread's job in minivmm, not an
+ * IOThread's) nor lets stdio look at stdout (newfstatat): its line goes out
+ * with one write(2), and exit releases the rest.
+ */
 static int run_one(const char *path, const char *opts, int qd, int ms)
 {
     AioContextOptions ctx_opts = {.name = "bench", .fdmon = AIO_FDMON_IO_URING};
     AioContext *ctx = aio_context_new(&ctx_opts);
+    const char *sandbox = getenv("BENCH_CHILD_SECCOMP");
+    bool sandboxed = sandbox && !strcmp(sandbox, "1");
+    static Job job;
     Result res;
+    char line[64];
+    int len;
 
     if (!ctx || qd < 1 || qd > MAX_QD || ms < 1) {
         fprintf(stderr, "bench-block: --run: bad arguments or no context\n");
         return 1;
     }
     aio_set_thread_context(ctx);
-    if (run_job(ctx, path, opts, qd, (int64_t)ms * NS_PER_MS, &res) < 0) {
+    if (job_open(&job, path, opts, qd) < 0) {
         return 1;
     }
-    aio_context_free(ctx);
-    printf("%s %.0f\n", TRACE_COST_CHILD_TAG, res.iops);
+    if (sandboxed) {
+        /*
+         * glibc installs its thread signal handlers (rt_sigaction, which
+         * no role allows) at a process's first pthread_create. In minivmm
+         * that is long before any filter (the IOThreads and vCPUs exist
+         * first); here the first may be the threads engine's worker, so
+         * one thread comes and goes before the filter.
+         */
+        pthread_t t;
+
+        if (pthread_create(&t, NULL, do_nothing, NULL) ||
+            pthread_join(t, NULL) || sandbox_setup(true) < 0) {
+            return 1;
+        }
+        sandbox_enter(SANDBOX_IOTHREAD);
+    }
+    if (job_run(ctx, &job, qd, (int64_t)ms * NS_PER_MS, &res) < 0) {
+        return 1;
+    }
+    len = snprintf(line, sizeof(line), "%s %.0f\n", TRACE_COST_CHILD_TAG,
+                   res.iops);
+    if (write(STDOUT_FILENO, line, (size_t)len) != len) {
+        return 1;
+    }
+    if (!sandboxed) {
+        job_close(&job);
+        aio_context_free(ctx);
+    }
     return 0;
 }
 
@@ -528,6 +603,70 @@ static int measure_trace_cost(AioContext *ctx, const char *image,
     return 0;
 }
 
+/* ---- What the sandbox costs --------------------------------------------- */
+
+/*
+ * A seccomp filter runs on every system call, so its cost per request is
+ * in proportion to the calls a request makes: the page-cache image on
+ * io_uring (one io_uring_enter per wait) at QD1 and QD32, and on the
+ * threads engine at QD1 (a preadv per request in a worker, under the
+ * worker's filter stacked on the IOThread's, and the eventfd that wakes
+ * the context). null makes no calls per request and is left out. A filter
+ * cannot be taken off a thread, so each side is a whole child process,
+ * sandboxed or not, in alternating rounds, as the trace-off comparison is.
+ */
+static const struct CostTarget seccomp_targets[] = {
+    {"file", NULL, "aio=io_uring,cache=writeback", 1},
+    {"file", NULL, "aio=io_uring,cache=writeback", 32},
+    {"file", NULL, "aio=threads,cache=writeback", 1},
+};
+
+#define SECCOMP_ROUNDS 41
+#define SECCOMP_RUN_MS 100
+
+static int measure_seccomp_cost(const char *image)
+{
+    const char *self = trace_cost_self();
+    char in_bin[4200], out_bin[4200], args[1024], what[256];
+    double a[SECCOMP_ROUNDS], b[SECCOMP_ROUNDS];
+    double ratio[SECCOMP_ROUNDS], delta_ns[SECCOMP_ROUNDS];
+
+    if (!self) {
+        printf("no seccomp-cost lines: cannot find this binary\n");
+        return 0;
+    }
+    snprintf(in_bin, sizeof(in_bin), "BENCH_CHILD_SECCOMP=1 '%s'", self);
+    snprintf(out_bin, sizeof(out_bin), "'%s'", self);
+    printf("the sandbox's cost, 4 KiB random reads, on one CPU: %d rounds "
+           "of %d ms runs, sandboxed (the IOThread role's filter) against "
+           "not\n",
+           SECCOMP_ROUNDS, SECCOMP_RUN_MS);
+    trace_cost_pin();
+    warm_page_cache(image);
+    for (size_t i = 0; i < sizeof(seccomp_targets) / sizeof(seccomp_targets[0]);
+         i++) {
+        const struct CostTarget *t = &seccomp_targets[i];
+
+        snprintf(args, sizeof(args), "--run '%s' '%s' %d %d", image, t->opts,
+                 t->qd, SECCOMP_RUN_MS);
+        if (trace_cost_off_rounds(in_bin, out_bin, args, SECCOMP_ROUNDS, a, b) <
+            0) {
+            return 1;
+        }
+        for (int k = 0; k < SECCOMP_ROUNDS; k++) {
+            ratio[k] = a[k] / b[k];
+            delta_ns[k] = 1e9 / a[k] - 1e9 / b[k];
+        }
+        snprintf(what, sizeof(what), "bench=block driver=%s opts=%s qd=%d",
+                 t->driver, t->opts, t->qd);
+        cost_print("seccomp-cost",
+                   "sandboxed / not, alternating whole runs of one binary",
+                   what, "iops_ratio", ratio, "ns_per_io", delta_ns,
+                   SECCOMP_ROUNDS);
+    }
+    return 0;
+}
+
 /* ---- Main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -537,7 +676,7 @@ int main(int argc, char **argv)
     const char *env_seconds = getenv("BENCH_BLOCK_SECONDS");
     const char *only = getenv("BENCH_BLOCK_ONLY"); /* for profiling */
     const char *none_bin = NULL;
-    bool cost_only = false;
+    bool cost_only = false, seccomp_only = false;
     char image[512];
     AioContext *ctx;
     int ret;
@@ -550,9 +689,11 @@ int main(int argc, char **argv)
             none_bin = argv[++i];
         } else if (!strcmp(argv[i], "--trace-cost-only")) {
             cost_only = true;
+        } else if (!strcmp(argv[i], "--seccomp-cost-only")) {
+            seccomp_only = true;
         } else {
             fprintf(stderr, "Usage: bench-block [--trace-none BIN] "
-                            "[--trace-cost-only]\n"
+                            "[--trace-cost-only] [--seccomp-cost-only]\n"
                             "       bench-block --run PATH OPTS QD MS\n");
             return 2;
         }
@@ -572,9 +713,12 @@ int main(int argc, char **argv)
         return 1;
     }
     aio_set_thread_context(ctx);
-    ret = cost_only ? 0 : run_table(ctx, image, only);
-    if (ret == 0 && !only) {
+    ret = cost_only || seccomp_only ? 0 : run_table(ctx, image, only);
+    if (ret == 0 && !only && !seccomp_only) {
         ret = measure_trace_cost(ctx, image, none_bin);
+    }
+    if (ret == 0 && !only && !cost_only) {
+        ret = measure_seccomp_cost(image);
     }
     aio_context_free(ctx);
     return ret;

@@ -103,37 +103,45 @@ uint64_t trace_cost_stop(void)
     return emitted;
 }
 
-void trace_cost_print(bool on, const char *what, const char *name,
-                      const double *ratio, const char *dname,
-                      const double *delta, int n)
+void cost_print(const char *tag, const char *how, const char *what,
+                const char *name, const double *ratio, const char *dname,
+                const double *delta, int n)
 {
     TraceCostStats r = trace_cost_stats(ratio, n);
     TraceCostStats d = trace_cost_stats(delta, n);
 
-    printf("trace-%s-cost: %s %s=%.3f %s=%+.1f (%s, median of %d, 95%% CI "
-           "%.3f..%.3f, spread %.3f..%.3f)\n",
-           on ? "on" : "off", what, name, r.median, dname, d.median,
-           on ? "traced (events=*) / not, interleaved in one process"
-              : "compiled-in-off / compiled-out, alternating whole runs of "
-                "two binaries",
-           n, r.ci_lo, r.ci_hi, r.lo, r.hi);
+    printf("%s: %s %s=%.3f %s=%+.1f (%s, median of %d, 95%% CI %.3f..%.3f, "
+           "spread %.3f..%.3f)\n",
+           tag, what, name, r.median, dname, d.median, how, n, r.ci_lo, r.ci_hi,
+           r.lo, r.hi);
     fflush(stdout);
+}
+
+void trace_cost_print(bool on, const char *what, const char *name,
+                      const double *ratio, const char *dname,
+                      const double *delta, int n)
+{
+    cost_print(on ? "trace-on-cost" : "trace-off-cost",
+               on ? "traced (events=*) / not, interleaved in one process"
+                  : "compiled-in-off / compiled-out, alternating whole runs "
+                    "of two binaries",
+               what, name, ratio, dname, delta, n);
 }
 
 TraceCostStats trace_cost_stats(const double *v, int n)
 {
-    double sorted[TRACE_COST_MAX_ROUNDS];
-
-    if (n > TRACE_COST_MAX_ROUNDS) {
-        n = TRACE_COST_MAX_ROUNDS;
-    }
     /* Ranks n/2 -+ 1.96 sqrt(n)/2 (1-based), the normal approximation. */
     double half = 0.98 * sqrt(n);
     int j = (int)floor(n / 2.0 - half), k = (int)ceil(n / 2.0 + half + 1);
+    double *sorted = n > 0 ? malloc((size_t)n * sizeof(*v)) : NULL;
+    TraceCostStats st = {0};
 
+    if (!sorted) {
+        return st;
+    }
     memcpy(sorted, v, (size_t)n * sizeof(*v));
     qsort(sorted, n, sizeof(*sorted), cmp_double);
-    return (TraceCostStats){
+    st = (TraceCostStats){
         .median =
             n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2,
         .lo = sorted[0],
@@ -141,4 +149,6 @@ TraceCostStats trace_cost_stats(const double *v, int n)
         .ci_lo = sorted[j < 1 ? 0 : j - 1],
         .ci_hi = sorted[k > n ? n - 1 : k - 1],
     };
+    free(sorted);
+    return st;
 }

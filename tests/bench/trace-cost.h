@@ -21,8 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACE_COST_MAX_ROUNDS 32
-
 /* The line a child prints its one figure on. */
 #define TRACE_COST_CHILD_TAG "trace-cost-child:"
 
@@ -87,5 +85,13 @@ TraceCostStats trace_cost_stats(const double *v, int n);
 void trace_cost_print(bool on, const char *what, const char *name,
                       const double *ratio, const char *dname,
                       const double *delta, int n);
+
+/*
+ * The same line for another cost, "TAG: WHAT NAME=R DNAME=D (HOW, median of
+ * N, ...)": bench-block's seccomp-cost line.
+ */
+void cost_print(const char *tag, const char *how, const char *what,
+                const char *name, const double *ratio, const char *dname,
+                const double *delta, int n);
 
 #endif
