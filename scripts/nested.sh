@@ -208,10 +208,14 @@ build_base() {
     mv "$out.$$" "$out"
 }
 
+# The key is made of contents, never of paths: every git worktree has its own
+# path to this script and to the kernel (through its .cache link), and
+# worktrees with the same script must share one base rather than each evict
+# the others'.
 key=$( {
-    sha256sum "${BASH_SOURCE[0]}" "$kmod/modules.dep"
-    stat -c '%s %Y' "$busybox"
-    echo "$vmlinuz"
+    sha256sum <"${BASH_SOURCE[0]}"
+    sha256sum <"$kmod/modules.dep"
+    stat -L -c '%s %Y' "$busybox" "$vmlinuz"
 } | sha256sum | cut -c1-16)
 base=$cache/base-$key.cpio
 
@@ -231,7 +235,11 @@ trap 'exit 143' TERM
 
 if [[ ! -f $base ]]; then
     mkdir -p "$cache"
-    find "$cache" -maxdepth 1 -name 'base-*.cpio' ! -name "${base##*/}" -delete
+    # Old bases go, but not one another run may be about to read (a
+    # worktree on another version of this script): only those unused for
+    # a day.
+    find "$cache" -maxdepth 1 -name 'base-*.cpio' ! -name "${base##*/}" \
+        -amin +1440 -delete
     build_base "$base" "$tmp/base"
     rm -rf "$tmp/base"
 fi
