@@ -16,26 +16,8 @@
 # p50 is nearest rank: of two values, the smaller.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-command -v python3 >/dev/null || { echo "trace-plot-test: skipped (no python3)"; exit 0; }
-
-dir=$(mktemp -d /tmp/trace-plot-test.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-fail() { echo "trace-plot-test: FAIL: $*"; exit 1; }
-
-# x NAME TID TS_NS REQ [ARGS]: one slice, as util/trace-json.c writes it.
-x() {
-    printf ',\n{"name":"%s","cat":"minivmm","ph":"X","ts":%d.%03d,"dur":0.001,"pid":1,"tid":%d,"args":{"req":%d,"ts_ns":%d%s}}' \
-        "$1" $(($3 / 1000)) $(($3 % 1000)) "$2" "$4" "$3" "${5:-}"
-}
-header() {
-    printf '{"traceEvents":[\n{"name":"process_name","ph":"M","pid":1,"tid":1,"args":{"name":"minivmm"}}'
-    printf ',\n{"name":"thread_name","ph":"M","pid":1,"tid":1,"args":{"name":"main"}}'
-    printf ',\n{"name":"thread_name","ph":"M","pid":1,"tid":2,"args":{"name":"vcpu0"}}'
-    printf ',\n{"name":"thread_name","ph":"M","pid":1,"tid":3,"args":{"name":"iothread0"}}'
-}
-footer() {
-    printf '\n],\n"displayTimeUnit":"ns",\n"otherData":{"format":"minivmm-trace-1","clock":"CLOCK_MONOTONIC","dropped":0,"events":"*"}}\n'
-}
+name=trace-plot-test
+. tests/scripts/trace-fixture.sh
 
 # ahci REQ START OFFSET BYTES WAIT READ [OP]: an AHCI command from its vCPU
 # exit (vcpu0) to its interrupt (main); its SQE waits WAIT ns to be

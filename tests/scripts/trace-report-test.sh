@@ -4,21 +4,11 @@
 # The numbers are chosen so that every latency is exact in ms.
 set -u
 cd "$(dirname "$0")/../.."
-command -v python3 >/dev/null || { echo "trace-report-test: skipped (no python3)"; exit 0; }
+name=trace-report-test
+. tests/scripts/trace-fixture.sh
 
-dir=$(mktemp -d /tmp/trace-report-test.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-fail() { echo "trace-report-test: FAIL: $*"; exit 1; }
-
-# x NAME TID TS_NS REQ [ARGS]: one slice, as util/trace-json.c writes it.
-x() {
-    printf ',\n{"name":"%s","cat":"minivmm","ph":"X","ts":%d.%03d,"dur":0.001,"pid":1,"tid":%d,"args":{"req":%d,"ts_ns":%d%s}}' \
-        "$1" $(($3 / 1000)) $(($3 % 1000)) "$2" "$4" "$3" "${5:-}"
-}
 {
-    printf '{"traceEvents":[\n{"name":"process_name","ph":"M","pid":1,"tid":1,"args":{"name":"minivmm"}}'
-    printf ',\n{"name":"thread_name","ph":"M","pid":1,"tid":1,"args":{"name":"main"}}'
-    printf ',\n{"name":"thread_name","ph":"M","pid":1,"tid":2,"args":{"name":"vcpu0"}}'
+    header
     x vcpu_exit    2 1000000 1 ',"kind":0,"addr":4273930552,"len":4,"write":1'
     x ahci_cmd     2 1001000 1 ',"port":0,"slot":0,"cmd":37,"lba":0,"count":8'
     x blk_submit   2 1002000 1 ',"offset":0,"bytes":4096,"op":"read","ctx":"main"'
@@ -34,7 +24,7 @@ x() {
     x sqe_submit   1 2004000 2 ',"ctx":"main"'
     x virtio_done  1 2300000 2 ',"queue":0,"head":0,"status":0,"len":4097,"dev":"virtio0"'
     x irq          1 2750000 2 ',"vector":34,"level":1,"how":"irqfd"'
-    printf '\n],\n"displayTimeUnit":"ns",\n"otherData":{"format":"minivmm-trace-1","clock":"CLOCK_MONOTONIC","dropped":0,"events":"*"}}\n'
+    footer
 } > "$dir/t.json"
 
 out=$(scripts/trace-report "$dir/t.json") || fail "exit status $? on a good trace"
