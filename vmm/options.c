@@ -177,6 +177,31 @@ static int fail(const char *fmt, ...)
     return -EINVAL;
 }
 
+/*
+ * The line for an option getopt_long() does not know; @at is the index it
+ * was looking at when the call began. A long one (optopt 0) is the word
+ * just passed. A short one is a letter inside the first option word from
+ * @at on (getopt moves plain arguments out of the way first); its most
+ * likely author is someone used to QEMU's single-dash options, so the
+ * line names the whole word and says minivmm's are long.
+ */
+static int fail_unknown_option(int argc, char **argv, int at)
+{
+    if (!optopt) {
+        return fail("unknown option '%s' (try --help)", argv[optind - 1]);
+    }
+    for (int i = at; i < argc; i++) {
+        const char *w = argv[i];
+
+        if (w[0] == '-' && w[1] && w[1] != '-' && strchr(w + 1, optopt)) {
+            return fail("unknown option '%s': minivmm's options are long "
+                        "ones, as --qtest (try --help)",
+                        w);
+        }
+    }
+    return fail("unknown option '-%c' (try --help)", optopt);
+}
+
 /* Replace the string option in *@slot with a copy of @value. */
 static int set_string(char **slot, const char *value)
 {
@@ -544,7 +569,13 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
      * and again in one process).
      */
     optind = 0;
-    while ((c = getopt_long(argc, argv, ":hV", options, NULL)) != -1) {
+    for (;;) {
+        int at = optind ? optind : 1; /* the argument getopt looks at */
+
+        c = getopt_long(argc, argv, ":hV", options, NULL);
+        if (c == -1) {
+            break;
+        }
         switch (c) {
         case OPT_ACCEL:
             if (!strcmp(optarg, "qtest")) {
@@ -742,7 +773,7 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
             return fail("option '%s' needs a value (try --help)",
                         argv[optind - 1]);
         default:
-            return fail("unknown option '%s' (try --help)", argv[optind - 1]);
+            return fail_unknown_option(argc, argv, at);
         }
     }
     if (optind < argc) {

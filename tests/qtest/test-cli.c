@@ -112,6 +112,10 @@ START_TEST(test_usage_errors)
         const char *mentions;
     } cases[] = {
         {{"--bogus"}, "--bogus"},
+        {{"--bogus=1"}, "'--bogus=1'"},
+        /* QEMU's single-dash spelling: the whole word, not argv[0]. */
+        {{"-qtest", "unix:/x"}, "unknown option '-qtest': minivmm's options"},
+        {{"stray", "-m", "512"}, "unknown option '-m'"},
         {{"--memory"}, "--memory"},
         {{"--memory", "12Q"}, "--memory"},
         {{"--memory", "8G"}, "--memory"},
