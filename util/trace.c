@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "util/clock.h"
@@ -105,6 +106,15 @@ void trace_emit(TraceEvent ev, uint64_t id, TraceArgs args)
 
 void trace_set_thread_name(const char *name)
 {
+    /*
+     * The system's name too, for top -H, perf and gdb. Not the main
+     * thread's: its name is the process's, which ps and pkill look for.
+     * prctl (not pthread_setname_np) since it names the caller without
+     * opening /proc, which a sandboxed thread may not.
+     */
+    if (gettid() != getpid()) {
+        prctl(PR_SET_NAME, name, 0, 0, 0);
+    }
     snprintf(self_name, sizeof(self_name), "%s", name);
     if (self && self_generation == trace_state.generation) {
         memcpy(self->name, self_name, sizeof(self->name));

@@ -152,7 +152,11 @@ bool trace_active(void);
  */
 uint64_t trace_emitted(void);
 
-/* Name the calling thread's track ("vcpu0", "main", "iothread0", ...). */
+/*
+ * Name the calling thread's track ("vcpu0", "main", "iothread0", ...) and,
+ * but for the main thread, the thread itself (its first 15 bytes, as top
+ * -H and perf show it).
+ */
 void trace_set_thread_name(const char *name);
 
 /* A fresh request id (never 0), or 0 while tracing is off. */

@@ -18,13 +18,22 @@
  *   qemu_virtio  QEMU 7.2, virtio-blk-pci on an IOThread
  *
  * All use cache=none and io_uring on the same kind of 128 MiB image.
+ *
+ * While iotest runs, perf counts the machine's system calls, per thread
+ * (raw_syscalls:sys_enter, so the same count for minivmm and QEMU); each
+ * run's line under the table gives them per read, and repro-syscalls: the
+ * disk's own thread's (the thread that completes its I/O) side by side.
+ * Without perf, or without the right to trace, those lines say so and the
+ * rest runs.
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <signal.h>
 #include <linux/virtio_blk.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/bench/iotest.h"
@@ -34,6 +43,161 @@
 #include "tests/qtest/libqtest.h"
 
 #define SECTOR 512
+
+/* ---- System calls per thread, counted by perf ---------------------------- */
+
+#define MAX_THREAD_NAMES 16
+
+typedef struct ThreadCalls {
+    char name[32]; /* the thread's name (comm), its TID cut off */
+    uint64_t calls;
+} ThreadCalls;
+
+typedef struct SyscallCount {
+    pid_t perf;
+    char path[64];
+    ThreadCalls threads[MAX_THREAD_NAMES]; /* summed by name */
+    int nthreads;
+    uint64_t total;
+    bool ok;
+} SyscallCount;
+
+/*
+ * perf stat on every thread of @pid, until syscalls_stop(). perf starts
+ * with its counters off (-D -1) and turns them on when told through its
+ * control pipe, and says so through the other: so the count starts when
+ * this returns, and none of the run's calls is missed. False if perf is
+ * missing or may not trace.
+ */
+static bool syscalls_start(SyscallCount *c, pid_t pid)
+{
+    int ctl[2], ack[2];
+    char pid_s[16], control[48], reply[8] = "";
+    ssize_t n = -1;
+
+    memset(c, 0, sizeof(*c));
+    snprintf(c->path, sizeof(c->path), "/tmp/bench-repro-perf-%d.txt",
+             (int)getpid());
+    snprintf(pid_s, sizeof(pid_s), "%d", (int)pid);
+    if (pipe(ctl) < 0 || pipe(ack) < 0) {
+        return false;
+    }
+    snprintf(control, sizeof(control), "fd:%d,%d", ctl[0], ack[1]);
+    c->perf = fork();
+    if (c->perf == 0) {
+        int null = open("/dev/null", O_WRONLY);
+
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        close(ctl[1]);
+        close(ack[0]);
+        execlp("perf", "perf", "stat", "-x,", "--per-thread", "-D", "-1",
+               "--control", control, "-e", "raw_syscalls:sys_enter", "-p",
+               pid_s, "-o", c->path, (char *)NULL);
+        _exit(127);
+    }
+    close(ctl[0]);
+    close(ack[1]);
+    if (c->perf > 0 && write(ctl[1], "enable\n", 7) == 7) {
+        n = read(ack[0], reply, sizeof(reply) - 1); /* EOF if perf died */
+    }
+    close(ctl[1]);
+    close(ack[0]);
+    if (n > 0 && !strncmp(reply, "ack", 3)) {
+        return true;
+    }
+    if (c->perf > 0) {
+        kill(c->perf, SIGKILL);
+        waitpid(c->perf, NULL, 0);
+    }
+    c->perf = 0;
+    return false;
+}
+
+static void syscalls_add(SyscallCount *c, const char *name, uint64_t calls)
+{
+    int i;
+
+    for (i = 0; i < c->nthreads; i++) {
+        if (!strcmp(c->threads[i].name, name)) {
+            break;
+        }
+    }
+    if (i == c->nthreads) {
+        if (i == MAX_THREAD_NAMES) {
+            i--; /* the last slot takes whatever does not fit */
+        } else {
+            snprintf(c->threads[i].name, sizeof(c->threads[i].name), "%.*s",
+                     (int)sizeof(c->threads[i].name) - 1, name);
+            c->nthreads++;
+        }
+    }
+    c->threads[i].calls += calls;
+    c->total += calls;
+}
+
+/* Stop perf and read its lines: "COMM-TID,COUNT,,raw_syscalls:...". */
+static void syscalls_stop(SyscallCount *c)
+{
+    char line[512];
+    FILE *f;
+
+    if (!c->perf) {
+        return;
+    }
+    kill(c->perf, SIGINT);
+    waitpid(c->perf, NULL, 0);
+    f = fopen(c->path, "r");
+    while (f && fgets(line, sizeof(line), f)) {
+        char *comma = strchr(line, ','), *dash;
+        unsigned long long n;
+
+        if (line[0] == '#' || !comma || sscanf(comma + 1, "%llu", &n) != 1) {
+            continue;
+        }
+        *comma = '\0';
+        dash = strrchr(line, '-'); /* names have dashes too: the last one */
+        if (dash) {
+            *dash = '\0';
+        }
+        syscalls_add(c, line, n);
+        c->ok = true;
+    }
+    if (f) {
+        fclose(f);
+    }
+    unlink(c->path);
+}
+
+/* "name" 's calls per read, or -1 if no thread had that name. */
+static double syscalls_per_io(const SyscallCount *c, const char *name,
+                              uint64_t ios)
+{
+    for (int i = 0; i < c->nthreads; i++) {
+        if (!strcmp(c->threads[i].name, name)) {
+            return (double)c->threads[i].calls / (double)ios;
+        }
+    }
+    return -1;
+}
+
+static void syscalls_print(const SyscallCount *c, uint64_t ios)
+{
+    if (!c->ok) {
+        printf("  %-12s system calls not counted (perf stat -e "
+               "raw_syscalls:sys_enter did not run)\n",
+               "");
+        return;
+    }
+    printf("  %-12s calls per read:", "");
+    for (int i = 0; i < c->nthreads; i++) {
+        if (c->threads[i].calls) {
+            printf(" '%s'=%.2f", c->threads[i].name,
+                   (double)c->threads[i].calls / (double)ios);
+        }
+    }
+    printf(" all=%.2f\n", (double)c->total / (double)ios);
+}
 
 /* ---- iotest over AHCI (NCQ, one PxCI write per command, as Linux) ------- */
 
@@ -192,8 +356,11 @@ typedef struct Run {
     QTestTarget target;
     bool virtio;
     const char *args; /* printf format taking the image path */
+    /* The thread that completes the disk's I/O, by its name. */
+    const char *io_thread;
     IotestResult result;
     uint64_t round_trips;
+    SyscallCount calls;
 } Run;
 
 static bool run_one(Run *run, const char *image, const IotestParams *p)
@@ -225,7 +392,12 @@ static bool run_one(Run *run, const char *image, const IotestParams *p)
         disk.reap = ahci_reap;
     }
     uint64_t before = qt->round_trips;
+    bool counting = syscalls_start(&run->calls, qt->pid);
+
     iotest_run(&disk, p, &run->result);
+    if (counting) {
+        syscalls_stop(&run->calls);
+    }
     run->round_trips = qt->round_trips - before;
     if (qtest_quit(qt) != 0 || run->result.timed_out) {
         fprintf(stderr, "bench-repro: %s did not finish cleanly\n", run->name);
@@ -237,6 +409,11 @@ fail:
             run->name);
     qtest_quit(qt);
     return false;
+}
+
+static double io_thread_per_io(const Run *run, uint64_t ios)
+{
+    return syscalls_per_io(&run->calls, run->io_thread, ios);
 }
 
 /* A disk image with data in it (holes would read without touching disk). */
@@ -283,29 +460,39 @@ int main(int argc, char **argv)
     Run runs[NRUNS] = {
         [RUN_AHCI_OFF] = {.name = "ahci_off",
                           .target = QTEST_MINIVMM,
+                          .io_thread = "minivmm",
                           .args = "--aio-notify-on-sqe=off "
                                   "--disk sata:%s,cache=none"},
         [RUN_AHCI_ON] = {.name = "ahci_on",
                          .target = QTEST_MINIVMM,
+                         .io_thread = "minivmm",
                          .args = "--disk sata:%s,cache=none"},
         [RUN_AHCI_NODEFER] = {.name = "ahci_nodefer",
                               .target = QTEST_MINIVMM,
+                              .io_thread = "minivmm",
                               .args = "--main-loop-defer-kick=off "
                                       "--disk sata:%s,cache=none"},
         [RUN_VIRTIO] = {.name = "virtio",
                         .target = QTEST_MINIVMM,
+                        .io_thread = "iothread0",
                         .virtio = true,
                         .args = "--iothreads 1 "
                                 "--disk virtio:%s,iothread=0,cache=none"},
-        [RUN_QEMU_AHCI] = {.name = "qemu_ahci",
-                           .target = QTEST_QEMU,
-                           .args = "-drive if=none,id=d0,file=%s,format=raw,"
-                                   "cache=none,aio=io_uring "
-                                   "-device ide-hd,drive=d0,bus=ide.0"},
+        /* debug-threads=on: QEMU names its threads ("IO io0"). */
+        [RUN_QEMU_AHCI] =
+            {.name = "qemu_ahci",
+             .target = QTEST_QEMU,
+             .io_thread = "qemu-system-x86",
+             .args =
+                 "-name debug-threads=on -drive if=none,id=d0,file=%s,format=raw,"
+                 "cache=none,aio=io_uring "
+                 "-device ide-hd,drive=d0,bus=ide.0"},
         [RUN_QEMU_VIRTIO] = {.name = "qemu_virtio",
                              .target = QTEST_QEMU,
                              .virtio = true,
-                             .args = "-object iothread,id=io0 "
+                             .io_thread = "IO io0",
+                             .args = "-name debug-threads=on "
+                                     "-object iothread,id=io0 "
                                      "-drive if=none,id=d0,file=%s,"
                                      "format=raw,cache=none,aio=io_uring "
                                      "-device virtio-blk-pci,drive=d0,"
@@ -314,6 +501,7 @@ int main(int argc, char **argv)
     IotestParams p = IOTEST_DEFAULTS;
     const char *image = "/var/tmp/minivmm-bench-repro.img";
     double slept[NRUNS], floor_s;
+    uint64_t ios;
     int c, mib = 128;
 
     while ((c = getopt(argc, argv, "m:h")) != -1) {
@@ -325,6 +513,7 @@ int main(int argc, char **argv)
         }
     }
     p.total = (uint64_t)mib << 20;
+    ios = p.total / p.chunk;
     if (!make_image(image, p.total)) {
         return 1;
     }
@@ -341,6 +530,7 @@ int main(int argc, char **argv)
         printf("  %-12s %9.2f %9.2f %12.1f %12.1f %12llu\n", runs[i].name,
                r->seconds, r->slept, r->batch_p50_ms, r->batch_max_ms,
                (unsigned long long)runs[i].round_trips);
+        syscalls_print(&runs[i].calls, ios);
         fflush(stdout);
         slept[i] = r->slept;
     }
@@ -365,6 +555,24 @@ int main(int argc, char **argv)
     printf("repro-qtest: ahci_off_s=%.2f ahci_on_s=%.2f virtio_s=%.2f "
            "floor_s=%.2f qemu_ahci_s=%.2f qemu_virtio_s=%.2f\n",
            off, on, vio, floor_s, q_ahci, q_vio);
+    /*
+     * The disk's own thread: minivmm's main loop for AHCI, its IOThread for
+     * virtio; QEMU's main thread and its IOThread. QEMU's main thread also
+     * serves the qtest socket, which minivmm does on a thread of its own,
+     * so the AHCI pair is not like for like; the virtio pair is.
+     */
+    printf("repro-syscalls: per_read ahci_on_main=%.2f qemu_ahci_main=%.2f "
+           "virtio_iothread=%.2f qemu_virtio_iothread=%.2f "
+           "ahci_on_all=%.2f qemu_ahci_all=%.2f virtio_all=%.2f "
+           "qemu_virtio_all=%.2f\n",
+           io_thread_per_io(&runs[RUN_AHCI_ON], ios),
+           io_thread_per_io(&runs[RUN_QEMU_AHCI], ios),
+           io_thread_per_io(&runs[RUN_VIRTIO], ios),
+           io_thread_per_io(&runs[RUN_QEMU_VIRTIO], ios),
+           (double)runs[RUN_AHCI_ON].calls.total / (double)ios,
+           (double)runs[RUN_QEMU_AHCI].calls.total / (double)ios,
+           (double)runs[RUN_VIRTIO].calls.total / (double)ios,
+           (double)runs[RUN_QEMU_VIRTIO].calls.total / (double)ios);
     printf("repro-qtest-defer: ahci_on_s=%.2f ahci_nodefer_s=%.2f "
            "nodefer_over_on=%.3f\n",
            on, nodefer, nodefer / on);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "tests/unit/suites.h"
@@ -236,6 +237,7 @@ static char *temp_path(void)
 
 static uint64_t req, lone_req; /* one crosses all threads; one does not */
 static pid_t tid_main, tid_vcpu, tid_io;
+static char os_name[16], main_name[16]; /* prctl(PR_GET_NAME) */
 
 /* Named only after its first record: a rename must still reach the file. */
 static void *vcpu_thread(void *opaque)
@@ -244,6 +246,8 @@ static void *vcpu_thread(void *opaque)
     tid_vcpu = gettid();
     TRACE(VCPU_EXIT, lone_req, .a = {0, 0xfebf0138, 4, 1});
     trace_set_thread_name("vcpu0");
+    ck_assert_int_eq(prctl(PR_GET_NAME, os_name, 0, 0, 0), 0);
+    ck_assert_str_eq(os_name, "vcpu0"); /* as top -H shows it */
     TRACE(BLK_SUBMIT, req, .a = {4096, 512}, .s = {"read", "q\"uote\\"});
     return NULL;
 }
@@ -292,7 +296,11 @@ START_TEST(test_trace_file)
     ck_assert_int_eq(trace_start(spec, err, sizeof(err)), 0);
     ck_assert(trace_active());
     tid_main = gettid();
+    ck_assert_int_eq(prctl(PR_GET_NAME, main_name, 0, 0, 0), 0);
     trace_set_thread_name("main");
+    /* The main thread keeps the process's name. */
+    ck_assert_int_eq(prctl(PR_GET_NAME, os_name, 0, 0, 0), 0);
+    ck_assert_str_eq(os_name, main_name);
     req = trace_new_id();
     lone_req = trace_new_id();
     ck_assert(req != 0 && lone_req != 0 && req != lone_req);
