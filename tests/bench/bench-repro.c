@@ -24,7 +24,8 @@
  * run's line under the table gives them per read, and repro-syscalls: the
  * disk's own thread's (the thread that completes its I/O) side by side.
  * Without perf, or without the right to trace, those lines say so and the
- * rest runs.
+ * rest runs. Last, ahci_on and virtio again, with the seccomp sandbox (the
+ * default) against --seccomp=off, in alternating rounds: repro-seccomp:.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -416,6 +417,35 @@ static double io_thread_per_io(const Run *run, uint64_t ios)
     return syscalls_per_io(&run->calls, run->io_thread, ios);
 }
 
+/*
+ * What the sandbox costs a guest's I/O: @base (one of minivmm's runs, with
+ * the sandbox on, its default) against the same with --seccomp=off,
+ * SECCOMP_ROUNDS rounds in alternating order; each round's on/off time
+ * ratio into @ratio.
+ */
+#define SECCOMP_ROUNDS 5
+
+static bool seccomp_rounds(const Run *base, const char *image,
+                           const IotestParams *p, double *ratio)
+{
+    char off_args[512];
+
+    snprintf(off_args, sizeof(off_args), "--seccomp=off %s", base->args);
+    for (int k = 0; k < SECCOMP_ROUNDS; k++) {
+        Run on = *base, off = *base;
+
+        off.args = off_args;
+        for (int side = 0; side < 2; side++) {
+            if (!run_one((side == 0) == (k % 2 == 0) ? &on : &off, image, p)) {
+                return false;
+            }
+        }
+        ratio[k] = on.result.seconds / off.result.seconds;
+    }
+    qsort(ratio, SECCOMP_ROUNDS, sizeof(double), cmp_double);
+    return true;
+}
+
 /* A disk image with data in it (holes would read without touching disk). */
 static bool make_image(const char *path, uint64_t size)
 {
@@ -573,6 +603,18 @@ int main(int argc, char **argv)
            (double)runs[RUN_QEMU_AHCI].calls.total / (double)ios,
            (double)runs[RUN_VIRTIO].calls.total / (double)ios,
            (double)runs[RUN_QEMU_VIRTIO].calls.total / (double)ios);
+    double sc_ahci[SECCOMP_ROUNDS], sc_virtio[SECCOMP_ROUNDS];
+
+    if (!seccomp_rounds(&runs[RUN_AHCI_ON], image, &p, sc_ahci) ||
+        !seccomp_rounds(&runs[RUN_VIRTIO], image, &p, sc_virtio)) {
+        return 1;
+    }
+    printf("repro-seccomp: rounds=%d ahci_on_ratio=%.3f (%.3f..%.3f) "
+           "virtio_ratio=%.3f (%.3f..%.3f)  (sandboxed / --seccomp=off, "
+           "total time, medians and spread)\n",
+           SECCOMP_ROUNDS, sc_ahci[SECCOMP_ROUNDS / 2], sc_ahci[0],
+           sc_ahci[SECCOMP_ROUNDS - 1], sc_virtio[SECCOMP_ROUNDS / 2],
+           sc_virtio[0], sc_virtio[SECCOMP_ROUNDS - 1]);
     printf("repro-qtest-defer: ahci_on_s=%.2f ahci_nodefer_s=%.2f "
            "nodefer_over_on=%.3f\n",
            on, nodefer, nodefer / on);
