@@ -99,6 +99,8 @@ QTEST_SRCS := tests/qtest/main.c tests/qtest/libqtest.c \
               tests/qtest/test-protocol.c tests/qtest/test-cli.c \
               tests/qtest/test-console.c tests/qtest/test-devices.c \
               tests/qtest/test-trace.c tests/qtest/test-sandbox.c \
+              tests/qtest/qemu-diff.c tests/qtest/test-diff-ahci.c \
+              tests/qtest/test-diff-virtio.c \
               tests/qos/qos.c tests/qos/pci.c tests/qos/ahci.c \
               tests/qos/virtio.c tests/qos/virtio-blk.c
 QTEST_BIN  := $(BUILD)/tests/qtest-tests
@@ -191,9 +193,11 @@ check-uring-flags: $(UNIT_BIN)
 check-acpi: $(BUILD)/minivmm
 	scripts/check-acpi.sh $(BUILD)/minivmm
 
-# The same qtest-driven tests against QEMU (Debian's qemu-system-x86).
-check-qemu: $(QTEST_BIN)
-	$(CK_ENV) QTEST_TARGET=qemu $(QTEST_BIN)
+# The same qtest-driven tests against QEMU (Debian's qemu-system-x86), and
+# the differential tests, which run QEMU and minivmm side by side.
+check-qemu: $(QTEST_BIN) $(BUILD)/minivmm
+	$(CK_ENV) QTEST_TARGET=qemu MINIVMM=$(BUILD)/minivmm $(QTEST_BIN)
+	scripts/qemu-differences.sh --check
 
 # ---- Benchmarks -----------------------------------------------------------
 BENCH_COMMON := tests/bench/trace-cost.c

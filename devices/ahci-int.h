@@ -228,6 +228,9 @@ void ahci_port_drain(AhciPort *p);
 /* COMRESET / SRST: the device part of a port reset. */
 void ahci_port_reset_device(AhciPort *p);
 
+/* The signature D2H FIS; PxSIG and PxTFD follow it once it has landed. */
+bool ahci_port_send_signature(AhciPort *p);
+
 /* PxSCTL.DET 1 -> 0: drain, forget the command list state, reset the disk. */
 void ahci_port_comreset(AhciPort *p);
 

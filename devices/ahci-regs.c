@@ -110,9 +110,8 @@ static void ahci_port_write_cmd(AhciPort *p, uint32_t val)
             ahci_port_raise(p, AHCI_PX_IS_HBFS);
         } else {
             p->cmd |= AHCI_PX_CMD_FR;
-            if (p->d2h_pending && ahci_port_write_d2h(p, 1, 1, 0)) {
-                p->d2h_pending = false;
-                ahci_port_raise(p, AHCI_PX_IS_DHRS);
+            if (p->d2h_pending) {
+                ahci_port_send_signature(p);
             }
         }
     } else if (!(p->cmd & AHCI_PX_CMD_FRE)) {

@@ -112,25 +112,52 @@ void ahci_port_drain(AhciPort *p)
 }
 
 /*
+ * What PxTFD and PxSIG hold from a reset until the device's first D2H
+ * register FIS lands: the bus's "nobody has answered yet" (AHCI 1.3.1,
+ * 3.3.8 and 3.3.9 give them as the reset values).
+ */
+#define AHCI_TFD_NO_FIS 0x7fu
+#define AHCI_SIG_NO_FIS 0xffffffffu
+
+/*
+ * The disk's first D2H register FIS after a reset carries its signature,
+ * and PxSIG and PxTFD are the copies the HBA keeps of what that FIS said
+ * (AHCI 1.3.1, 3.3.9 and 10.4: "updated once the first D2H Register FIS is
+ * received"). An HBA could also latch them from the link without storing
+ * the FIS; we take the reading QEMU takes, so software that polls PxTFD
+ * before turning FIS receive on sees the same thing on both: 7Fh and
+ * FFFFFFFFh until PxCMD.FRE lets the FIS land. Returns true if it did.
+ */
+bool ahci_port_send_signature(AhciPort *p)
+{
+    p->tfd = ATA_ERR_DIAG_PASSED << 8 | ATA_STAT_READY;
+    if (!ahci_port_write_d2h(p, 1, 1, 0)) {
+        p->tfd = AHCI_TFD_NO_FIS;
+        p->sig = AHCI_SIG_NO_FIS;
+        p->d2h_pending = true;
+        return false;
+    }
+    p->sig = ATA_SIGNATURE_DISK;
+    p->d2h_pending = false;
+    ahci_port_raise(p, AHCI_PX_IS_DHRS);
+    return true;
+}
+
+/*
  * The device side of COMRESET or SRST: the disk comes back idle and sends
- * its signature in a D2H register FIS, which reaches memory once FIS
- * receive is on.
+ * its signature in a D2H register FIS, which reaches memory (and PxSIG,
+ * PxTFD) once FIS receive is on.
  */
 void ahci_port_reset_device(AhciPort *p)
 {
     p->srst = false;
     if (!p->blk) {
-        p->tfd = 0x7f; /* no device: the bus floats */
-        p->sig = 0xffffffff;
+        p->tfd = AHCI_TFD_NO_FIS; /* no device: the bus floats */
+        p->sig = AHCI_SIG_NO_FIS;
         p->d2h_pending = false;
         return;
     }
-    p->tfd = ATA_ERR_DIAG_PASSED << 8 | ATA_STAT_READY;
-    p->sig = ATA_SIGNATURE_DISK;
-    p->d2h_pending = !ahci_port_write_d2h(p, 1, 1, 0);
-    if (!p->d2h_pending) {
-        ahci_port_raise(p, AHCI_PX_IS_DHRS);
-    }
+    ahci_port_send_signature(p);
 }
 
 /* COMRESET: whatever the port was doing is lost. */

@@ -57,6 +57,52 @@ static void put_string(uint16_t *words, const char *s, size_t chars)
     }
 }
 
+/*
+ * The CHS geometry of words 1-6 and 54-58: 16 heads and 63 sectors per
+ * track, as many cylinders as fit up to 16383 (ATA8-ACS, 7.16.7.2: a disk
+ * past 8.4 GB reports 16383). Obsolete, but old BIOS-era code reads it.
+ */
+#define ATA_CHS_HEADS   16
+#define ATA_CHS_SECTORS 63
+#define ATA_CHS_CYLS    16383
+
+/*
+ * READ/WRITE MULTIPLE: at most this many sectors per DRQ block, the value
+ * QEMU's ide-hd reports (MAX_MULT_SECTORS). TODO(PIO): words 47 and 59
+ * come from the AtaDevice once the PIO data commands keep the current
+ * multiple count there (SET MULTIPLE MODE); until then both are this
+ * constant, so the page matches QEMU's.
+ */
+#define ATA_MAX_MULTIPLE 16
+
+static void put_chs(const AtaDevice *dev, uint16_t w[256])
+{
+    uint64_t cyls = dev->sectors / (ATA_CHS_HEADS * ATA_CHS_SECTORS);
+    uint32_t chs_sectors;
+
+    if (cyls > ATA_CHS_CYLS) {
+        cyls = ATA_CHS_CYLS;
+    }
+    chs_sectors = (uint32_t)cyls * ATA_CHS_HEADS * ATA_CHS_SECTORS;
+    w[1] = (uint16_t)cyls;
+    w[3] = ATA_CHS_HEADS;
+    w[4] = ATA_CHS_SECTORS * ATA_SECTOR_SIZE; /* retired: bytes per track */
+    w[5] = ATA_SECTOR_SIZE;                   /* retired: bytes per sector */
+    w[6] = ATA_CHS_SECTORS;
+    /* Words 54-58: the current translation, the same geometry. */
+    w[54] = (uint16_t)cyls;
+    w[55] = ATA_CHS_HEADS;
+    w[56] = ATA_CHS_SECTORS;
+    w[57] = (uint16_t)chs_sectors;
+    w[58] = (uint16_t)(chs_sectors >> 16);
+}
+
+/*
+ * Words that ATA8-ACS (7.16) fixes or leaves to the device are as QEMU
+ * 7.2's ide-hd has them, retired ones included, so a guest sees the same
+ * page on both; where we differ on purpose, tests/qtest/
+ * qemu-diff-allowlist.txt names the word and the reason.
+ */
 void ata_identify(const AtaDevice *dev, uint16_t w[256])
 {
     uint64_t lba28 =
@@ -72,19 +118,23 @@ void ata_identify(const AtaDevice *dev, uint16_t w[256])
 
     memset(w, 0, 512);
     w[0] = 0x0040; /* fixed (non-removable) ATA device */
-    /* The CHS words a large LBA disk reports (ATA8-ACS: 16383/16/63). */
-    w[1] = 16383;
-    w[3] = 16;
-    w[6] = 63;
+    put_chs(dev, w);
+    w[20] = 3;   /* retired: a dual-ported buffer with read cache */
+    w[21] = 512; /* retired: buffer size in sectors */
+    w[22] = 4;   /* obsolete: ECC bytes for READ/WRITE LONG */
     put_string(&w[10], dev->serial, ATA_SERIAL_LEN);
     put_string(&w[23], dev->fwrev, ATA_FWREV_LEN);
     put_string(&w[27], dev->model, ATA_MODEL_LEN);
-    w[47] = 0x8000;            /* no READ/WRITE MULTIPLE */
-    w[49] = 1u << 9 | 1u << 8; /* LBA, DMA */
-    w[50] = 0x4000;            /* fixed: bit 14 set */
-    w[53] = 1u << 2 | 1u << 1; /* words 64-70 and 88 are valid */
+    w[47] = 0x8000 | ATA_MAX_MULTIPLE;    /* TODO(PIO): from AtaDevice */
+    w[49] = 1u << 11 | 1u << 9 | 1u << 8; /* IORDY, LBA, DMA */
+    w[50] = 0x4000;                       /* fixed: bit 14 set */
+    w[51] = w[52] = 0x0200; /* obsolete: PIO and DMA cycle timing mode 2 */
+    w[53] = 1u << 2 | 1u << 1 | 1u << 0; /* words 54-58, 64-70, 88 valid */
+    /* Bit 8: the current multiple count in bits 7:0 is valid. */
+    w[59] = 0x0100 | ATA_MAX_MULTIPLE; /* TODO(PIO): from AtaDevice */
     w[60] = (uint16_t)lba28;
     w[61] = (uint16_t)(lba28 >> 16);
+    w[62] = 0x0007;             /* obsolete: single-word DMA 0-2 */
     w[63] = 0x0007 | mwdma_sel; /* MWDMA 0-2 */
     w[64] = 0x0003;             /* PIO 3-4 */
     w[65] = w[66] = w[67] = w[68] = 120;
@@ -103,7 +153,7 @@ void ata_identify(const AtaDevice *dev, uint16_t w[256])
     w[102] = (uint16_t)(dev->sectors >> 32);
     w[103] = (uint16_t)(dev->sectors >> 48);
     w[106] = 0x4000; /* valid; one 512-byte logical sector per physical */
-    w[217] = 1;      /* non-rotating medium */
+    /* Word 217, the rotation rate, stays 0: not reported (QEMU's default). */
 
     /* Word 255: signature A5h, then a byte that makes all 512 sum to 0. */
     w[255] = 0x00a5;

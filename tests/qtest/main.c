@@ -21,6 +21,10 @@ int main(void)
         srunner_add_suite(sr, console_suite());
         srunner_add_suite(sr, trace_qtest_suite());
         srunner_add_suite(sr, sandbox_qtest_suite());
+    } else {
+        /* QEMU and minivmm side by side: the check-qemu run only. */
+        srunner_add_suite(sr, diff_ahci_suite());
+        srunner_add_suite(sr, diff_virtio_suite());
     }
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

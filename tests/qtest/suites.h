@@ -10,5 +10,7 @@ Suite *console_suite(void);
 Suite *devices_suite(void);
 Suite *trace_qtest_suite(void);
 Suite *sandbox_qtest_suite(void);
+Suite *diff_ahci_suite(void);
+Suite *diff_virtio_suite(void);
 
 #endif

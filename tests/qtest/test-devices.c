@@ -129,6 +129,65 @@ START_TEST(test_ahci_identify_and_read)
 }
 END_TEST
 
+/*
+ * The IDENTIFY words a driver acts on (ATA8-ACS 7.16), on both machines:
+ * capacity, the multiple count, the capabilities Linux's libata reads, the
+ * command sets, and, where the page carries a signature, its checksum.
+ */
+START_TEST(test_ahci_identify_words)
+{
+    Qos *q = &qt->qos;
+    QAhci a;
+    uint16_t id[256];
+    uint64_t sectors = IMAGE_SIZE / SECTOR;
+    uint8_t sum = 0;
+
+    ck_assert(qahci_init(&a, q, 0));
+    ck_assert(qahci_port_start(&a, 0));
+    ck_assert_int_eq(qahci_identify(&a, 0, id), 0);
+
+    ck_assert_uint_eq(id[60] | (uint32_t)id[61] << 16, sectors); /* < 2^28 */
+    ck_assert_uint_eq(id[100] | (uint64_t)id[101] << 16 |
+                          (uint64_t)id[102] << 32 | (uint64_t)id[103] << 48,
+                      sectors);
+    /* Words 1, 3, 6: 16 heads, 63 sectors, the cylinders that fit. */
+    ck_assert_uint_eq(id[1], sectors / (16 * 63));
+    ck_assert_uint_eq(id[3], 16);
+    ck_assert_uint_eq(id[6], 63);
+    /* 47: 80h in the high byte, at most 16 sectors per DRQ block; 59: the
+     * current count valid (bit 8) and no larger than that. */
+    ck_assert_uint_eq(id[47], 0x8010);
+    ck_assert(id[59] & 0x100);
+    ck_assert_uint_le(id[59] & 0xff, id[47] & 0xff);
+    ck_assert_uint_eq(id[49] & 0x0300, 0x0300); /* LBA, DMA */
+    ck_assert_uint_eq(id[53] & 0x0006, 0x0006); /* 64-70 and 88 valid */
+    /* 80: ATA/ATAPI-4 to -7 at least; bits 0 and 15 reserved. */
+    ck_assert_uint_eq(id[80] & 0x80f1, 0x00f0);
+    /* 82-87: bit 14 one and 15 zero in 83, 84, 87; LBA48 and FLUSH EXT
+     * supported (83) and enabled (86); write cache supported and on. */
+    ck_assert_uint_eq(id[83] & 0xc000, 0x4000);
+    ck_assert_uint_eq(id[84] & 0xc000, 0x4000);
+    ck_assert_uint_eq(id[87] & 0xc000, 0x4000);
+    ck_assert_uint_eq(id[83] & 0x3400, 0x3400);
+    ck_assert_uint_eq(id[86] & 0x3400, 0x3400);
+    ck_assert(id[82] & id[85] & (1u << 5));
+    /* 88: exactly one UDMA mode selected, and one that is supported. */
+    ck_assert_uint_eq(__builtin_popcount(id[88] >> 8), 1);
+    ck_assert(id[88] & (id[88] >> 8));
+    /* 255: with the signature A5h, all 512 bytes sum to 0 (QEMU leaves the
+     * word 0, which ATA8-ACS allows; minivmm always signs the page). */
+    if (qt->target == QTEST_MINIVMM) {
+        ck_assert_uint_eq(id[255] & 0xff, 0xa5);
+    }
+    if ((id[255] & 0xff) == 0xa5) {
+        for (int i = 0; i < 256; i++) {
+            sum += (uint8_t)id[i] + (uint8_t)(id[i] >> 8);
+        }
+        ck_assert_uint_eq(sum, 0);
+    }
+}
+END_TEST
+
 START_TEST(test_ahci_write_read_dma_and_ncq)
 {
     Qos *q = &qt->qos;
@@ -429,6 +488,7 @@ Suite *devices_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_ahci_identify_and_read);
+    tcase_add_test(tc, test_ahci_identify_words);
     tcase_add_test(tc, test_ahci_write_read_dma_and_ncq);
     tcase_add_test(tc, test_ahci_msi_lands_in_ram);
     tcase_add_test(tc, test_virtio_blk_read_write_flush);

@@ -95,10 +95,9 @@ START_TEST(test_port_reset_values)
         ck_assert_uint_eq(qahci_px_rreg(a, port, QAHCI_PX_IE), 0);
         ck_assert_uint_eq(qahci_px_rreg(a, port, QAHCI_PX_CMD),
                           QAHCI_PX_CMD_SUD | QAHCI_PX_CMD_POD);
-        ck_assert_uint_eq(qahci_px_rreg(a, port, QAHCI_PX_TFD),
-                          disk ? 0x0150 : 0x7f);
-        ck_assert_uint_eq(qahci_px_rreg(a, port, QAHCI_PX_SIG),
-                          disk ? 0x00000101 : 0xffffffff);
+        /* Until the signature FIS lands (FIS receive is off): 7Fh, ~0. */
+        ck_assert_uint_eq(qahci_px_rreg(a, port, QAHCI_PX_TFD), 0x7f);
+        ck_assert_uint_eq(qahci_px_rreg(a, port, QAHCI_PX_SIG), 0xffffffff);
         ck_assert_uint_eq(qahci_px_rreg(a, port, QAHCI_PX_SSTS),
                           disk ? 0x123 : 0);
         ck_assert_uint_eq(qahci_px_rreg(a, port, QAHCI_PX_SCTL), 0);
@@ -136,8 +135,8 @@ START_TEST(test_port_register_writes)
     qahci_px_wreg(a, 0, QAHCI_PX_TFD, 0);
     qahci_px_wreg(a, 0, QAHCI_PX_SIG, 0);
     qahci_px_wreg(a, 0, QAHCI_PX_SSTS, 0);
-    ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_TFD), 0x0150);
-    ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_SIG), 0x101);
+    ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_TFD), 0x7f);
+    ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_SIG), 0xffffffff);
     ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_SSTS), 0x123);
 
     /* SCTL keeps IPM/SPD/DET; DET=4 takes the link offline. */
@@ -175,6 +174,38 @@ START_TEST(test_port_register_writes)
     qahci_px_wreg(a, 0, QAHCI_PX_CMD, 0);
     ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_CMD),
                       QAHCI_PX_CMD_SUD | QAHCI_PX_CMD_POD);
+}
+END_TEST
+
+/*
+ * PxTFD and PxSIG copy the disk's signature FIS, so they keep 7Fh and
+ * FFFFFFFFh until FIS receive lets it land (as QEMU's do), after GHC.HR
+ * too; a port without a disk keeps them whatever FRE does.
+ */
+START_TEST(test_signature_waits_for_fis_receive)
+{
+    QAhci *a = &am.a;
+    uint64_t fb = qos_alloc(&am.q, 256, 256);
+
+    for (int round = 0; round < 2; round++) {
+        ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_TFD), 0x7f);
+        ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_SIG), 0xffffffff);
+        ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_IS), 0);
+        for (int port = 0; port < 2; port++) {
+            qahci_px_wreg(a, port, QAHCI_PX_FB, (uint32_t)fb + port * 256);
+            qahci_px_wreg(a, port, QAHCI_PX_FBU, 0);
+            qahci_px_wreg(a, port, QAHCI_PX_CMD, QAHCI_PX_CMD_FRE);
+        }
+        ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_TFD), 0x0150);
+        ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_SIG), 0x101);
+        ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_IS), QAHCI_PX_IS_DHRS);
+        ck_assert_uint_eq(am_ram(fb)[0x40], 0x34);
+        ck_assert_uint_eq(am_ram(fb)[0x40 + 12], 1); /* count: signature */
+        ck_assert_uint_eq(qahci_px_rreg(a, 1, QAHCI_PX_TFD), 0x7f);
+        ck_assert_uint_eq(qahci_px_rreg(a, 1, QAHCI_PX_SIG), 0xffffffff);
+        ck_assert(qahci_hba_reset(a)); /* FRE off again */
+        memset(am_ram(fb), 0, 512);
+    }
 }
 END_TEST
 
@@ -693,8 +724,9 @@ START_TEST(test_hba_reset)
     ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_IE), 0);
     ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_IS), 0);
     ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_SCTL), 0);
-    ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_TFD), 0x0150);
-    ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_SIG), 0x101);
+    /* FRE is off again, so the new signature FIS has not landed yet. */
+    ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_TFD), 0x7f);
+    ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_SIG), 0xffffffff);
     /* As in QEMU's model, the command list and FIS addresses survive. */
     ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_CLB), a->port[0].clb);
     am_start_port(a, 0);
@@ -1041,6 +1073,7 @@ Suite *ahci_suite(void)
     tcase_add_test(tc, test_hba_registers);
     tcase_add_test(tc, test_port_reset_values);
     tcase_add_test(tc, test_port_register_writes);
+    tcase_add_test(tc, test_signature_waits_for_fis_receive);
     tcase_add_test(tc, test_hba_is_follows_ports);
     tcase_add_test(tc, test_identify);
     tcase_add_test(tc, test_identify_options);
