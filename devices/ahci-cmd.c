@@ -224,7 +224,6 @@ static void ahci_cmd_flush(AhciPort *p, int slot, uint8_t command)
 
     sl->ncq = false;
     sl->command = command;
-    sl->write = false;
     sl->pio_block = 0;
     sl->bytes = 0;
     sl->dps = false;
@@ -349,7 +348,6 @@ static void ahci_cmd_rw(AhciPort *p, int slot, const AhciCmd *c)
 
     sl->ncq = k.ncq;
     sl->command = command;
-    sl->write = k.write;
     sl->pio_block = 0;
     if (k.pio) {
         sl->pio_block =

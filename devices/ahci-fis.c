@@ -108,7 +108,7 @@ uint32_t ahci_pio_done(AhciPort *p, const AhciSlot *sl)
     uint32_t is_bits = 0;
     uint8_t flags = blocks > 1 ? SATA_FIS_I : 0;
 
-    if (!sl->write) {
+    if (sl->req.op != BLOCK_OP_WRITE) {
         if (ahci_write_pio_setup(p, SATA_FIS_I | SATA_FIS_D, p->tfd & 0xff,
                                  last)) {
             is_bits |= AHCI_PX_IS_PSS;

@@ -156,7 +156,6 @@ typedef struct AhciSlot {
     bool ncq;
     bool dps; /* a PRD entry asked for an interrupt when done */
     uint8_t command;
-    bool write;         /* data moves from guest RAM to the disk */
     uint32_t pio_block; /* PIO: bytes per DRQ data block; 0 for DMA */
     uint32_t bytes;     /* the transfer, for PRDBC */
     uint64_t hdr_addr;  /* the command header, checked at fetch */
