@@ -17,6 +17,41 @@
 #include "util/sandbox.h"
 #include "util/trace.h"
 
+/*
+ * For log lines: ata_command_name() names the commands of
+ * devices/ata-identify.c's table; the PIO data commands are named here.
+ */
+static const char *ahci_cmd_name(uint8_t command)
+{
+    const char *name = ata_command_name(command);
+
+    if (name) {
+        return name;
+    }
+    switch (command) {
+    case ATA_CMD_READ_SECTORS:
+        return "READ SECTORS";
+    case ATA_CMD_READ_SECTORS_EXT:
+        return "READ SECTORS EXT";
+    case ATA_CMD_WRITE_SECTORS:
+        return "WRITE SECTORS";
+    case ATA_CMD_WRITE_SECTORS_EXT:
+        return "WRITE SECTORS EXT";
+    case ATA_CMD_READ_MULTIPLE:
+        return "READ MULTIPLE";
+    case ATA_CMD_READ_MULTIPLE_EXT:
+        return "READ MULTIPLE EXT";
+    case ATA_CMD_WRITE_MULTIPLE:
+        return "WRITE MULTIPLE";
+    case ATA_CMD_WRITE_MULTIPLE_EXT:
+        return "WRITE MULTIPLE EXT";
+    case ATA_CMD_SET_MULTIPLE_MODE:
+        return "SET MULTIPLE MODE";
+    default:
+        return "ATA command";
+    }
+}
+
 /* ---- Commands without the disk ----------------------------------------------
  */
 
@@ -58,7 +93,8 @@ static void ahci_cmd_identify(AhciPort *p, int slot, const AhciCmd *c)
     }
     gm_st32(p->hba->ram, c->hdr_addr + 4, prdbc);
     p->tfd = ATA_STAT_READY;
-    if (ahci_write_pio_setup(p, sizeof(id))) {
+    if (ahci_write_pio_setup(p, SATA_FIS_I | SATA_FIS_D, p->tfd & 0xff,
+                             sizeof(id))) {
         is_bits |= AHCI_PX_IS_PSS;
     }
     ahci_cmd_done_now(p, slot, 0, is_bits | (sl->dps ? AHCI_PX_IS_DPS : 0), 0,
@@ -90,6 +126,28 @@ static void ahci_cmd_set_features(AhciPort *p, int slot, const AhciCmd *c)
                       "SET FEATURES subcommand 0x%02x not supported", sub);
         return;
     }
+    ahci_cmd_done_now(p, slot, 0, 0, 0, 0, 0);
+}
+
+/*
+ * SET MULTIPLE MODE: the DRQ data block of READ/WRITE MULTIPLE, in
+ * sectors. 0 turns multiple mode off (ACS-2 on). A block size we do not
+ * support aborts the command and turns multiple mode off too, the ATA
+ * standards' rule for it.
+ */
+static void ahci_cmd_set_multiple(AhciPort *p, int slot, const AhciCmd *c)
+{
+    uint8_t count = c->fis[12];
+
+    if (count > ATA_MAX_MULTIPLE_SECTORS || (count & (count - 1))) {
+        p->ata.multiple_sectors = 0;
+        ahci_cmd_fail(p, slot, ATA_ERR_ABRT, 0,
+                      "SET MULTIPLE MODE: %u sectors per block; the disk "
+                      "takes powers of two up to %d",
+                      count, ATA_MAX_MULTIPLE_SECTORS);
+        return;
+    }
+    p->ata.multiple_sectors = count;
     ahci_cmd_done_now(p, slot, 0, 0, 0, 0, 0);
 }
 
@@ -166,53 +224,106 @@ static void ahci_cmd_flush(AhciPort *p, int slot, uint8_t command)
 
     sl->ncq = false;
     sl->command = command;
+    sl->pio_block = 0;
     sl->bytes = 0;
     sl->dps = false;
     sl->req = (BlockRequest){.op = BLOCK_OP_FLUSH};
     ahci_slot_submit(p, sl);
 }
 
+/* What a data command's opcode says about its transfer. */
+typedef struct AhciRwKind {
+    bool ncq, lba48, write, fua;
+    bool pio;      /* PIO data-in or data-out rather than DMA */
+    bool multiple; /* PIO in DRQ blocks of the SET MULTIPLE MODE size */
+} AhciRwKind;
+
+static AhciRwKind ahci_rw_kind(uint8_t command)
+{
+    switch (command) {
+    case ATA_CMD_WRITE_DMA:
+        return (AhciRwKind){.write = true};
+    case ATA_CMD_READ_DMA_EXT:
+        return (AhciRwKind){.lba48 = true};
+    case ATA_CMD_WRITE_DMA_EXT:
+        return (AhciRwKind){.lba48 = true, .write = true};
+    case ATA_CMD_WRITE_DMA_FUA_EXT:
+        return (AhciRwKind){.lba48 = true, .write = true, .fua = true};
+    case ATA_CMD_READ_FPDMA_QUEUED:
+        return (AhciRwKind){.ncq = true, .lba48 = true};
+    case ATA_CMD_WRITE_FPDMA_QUEUED:
+        return (AhciRwKind){.ncq = true, .lba48 = true, .write = true};
+    case ATA_CMD_READ_SECTORS:
+        return (AhciRwKind){.pio = true};
+    case ATA_CMD_READ_SECTORS_EXT:
+        return (AhciRwKind){.pio = true, .lba48 = true};
+    case ATA_CMD_WRITE_SECTORS:
+        return (AhciRwKind){.pio = true, .write = true};
+    case ATA_CMD_WRITE_SECTORS_EXT:
+        return (AhciRwKind){.pio = true, .lba48 = true, .write = true};
+    case ATA_CMD_READ_MULTIPLE:
+        return (AhciRwKind){.pio = true, .multiple = true};
+    case ATA_CMD_READ_MULTIPLE_EXT:
+        return (AhciRwKind){.pio = true, .multiple = true, .lba48 = true};
+    case ATA_CMD_WRITE_MULTIPLE:
+        return (AhciRwKind){.pio = true, .multiple = true, .write = true};
+    case ATA_CMD_WRITE_MULTIPLE_EXT:
+        return (AhciRwKind){
+            .pio = true, .multiple = true, .lba48 = true, .write = true};
+    default: /* READ DMA */
+        return (AhciRwKind){0};
+    }
+}
+
+/*
+ * DMA, NCQ and PIO data commands alike become one block request. PIO moves
+ * the data a DRQ block at a time, but those blocks are a conversation
+ * between the device and the HBA that software cannot watch: it sees guest
+ * RAM, PRDBC, the received-FIS area, PxTFD and PxIS, and looks once PxCI
+ * clears or the interrupt comes. So one request for the whole command
+ * looks the same as one per block, and ahci_pio_done() leaves the FISes
+ * the last block would. (After a failed command, how much of the buffer
+ * moved is undefined in ATA either way.)
+ */
 static void ahci_cmd_rw(AhciPort *p, int slot, const AhciCmd *c)
 {
     AhciSlot *sl = &p->slots[slot];
     const uint8_t *f = c->fis;
     uint8_t command = f[2];
-    bool ncq = command == ATA_CMD_READ_FPDMA_QUEUED ||
-               command == ATA_CMD_WRITE_FPDMA_QUEUED;
-    bool lba48 = ncq || command == ATA_CMD_READ_DMA_EXT ||
-                 command == ATA_CMD_WRITE_DMA_EXT ||
-                 command == ATA_CMD_WRITE_DMA_FUA_EXT;
-    bool write = command == ATA_CMD_WRITE_FPDMA_QUEUED ||
-                 command == ATA_CMD_WRITE_DMA ||
-                 command == ATA_CMD_WRITE_DMA_EXT ||
-                 command == ATA_CMD_WRITE_DMA_FUA_EXT;
-    bool fua = command == ATA_CMD_WRITE_DMA_FUA_EXT;
+    AhciRwKind k = ahci_rw_kind(command);
+    bool fua = k.fua;
     uint64_t lba, count;
     int n;
 
-    if (ncq) {
+    if (k.ncq) {
         if ((f[12] >> 3) != slot) {
             ahci_cmd_fail(p, slot, ATA_ERR_ABRT, AHCI_PX_IS_IFS,
                           "NCQ tag %u issued in slot %d", f[12] >> 3, slot);
             return;
         }
         count = f[3] | f[11] << 8; /* FPDMA: the count is in features */
-        fua |= write && (f[7] & ATA_DEV_FUA);
-    } else if (lba48) {
+        fua |= k.write && (f[7] & ATA_DEV_FUA);
+    } else if (k.lba48) {
         count = f[12] | f[13] << 8;
     } else {
         if (!(f[7] & ATA_DEV_LBA)) {
             ahci_cmd_fail(p, slot, ATA_ERR_ABRT, 0,
                           "%s: CHS addressing is not supported",
-                          ata_command_name(command));
+                          ahci_cmd_name(command));
             return;
         }
         count = f[12];
     }
-    if (count == 0) {
-        count = lba48 ? 65536 : 256;
+    if (k.multiple && !p->ata.multiple_sectors) {
+        ahci_cmd_fail(p, slot, ATA_ERR_ABRT, 0,
+                      "%s: multiple mode is off (no SET MULTIPLE MODE)",
+                      ahci_cmd_name(command));
+        return;
     }
-    if (lba48) {
+    if (count == 0) {
+        count = k.lba48 ? 65536 : 256;
+    }
+    if (k.lba48) {
         lba = (uint64_t)f[4] | (uint64_t)f[5] << 8 | (uint64_t)f[6] << 16 |
               (uint64_t)f[8] << 24 | (uint64_t)f[9] << 32 |
               (uint64_t)f[10] << 40;
@@ -223,7 +334,7 @@ static void ahci_cmd_rw(AhciPort *p, int slot, const AhciCmd *c)
     if (lba > p->ata.sectors || count > p->ata.sectors - lba) {
         ahci_cmd_fail(p, slot, ATA_ERR_IDNF, 0,
                       "%s: sectors %llu+%llu are beyond the disk (%llu)",
-                      ata_command_name(command), (unsigned long long)lba,
+                      ahci_cmd_name(command), (unsigned long long)lba,
                       (unsigned long long)count,
                       (unsigned long long)p->ata.sectors);
         return;
@@ -233,13 +344,18 @@ static void ahci_cmd_rw(AhciPort *p, int slot, const AhciCmd *c)
         return;
     }
     /* With the write cache off, a write completes only once it is stable. */
-    fua |= write && !p->ata.write_cache;
+    fua |= k.write && !p->ata.write_cache;
 
-    sl->ncq = ncq;
+    sl->ncq = k.ncq;
     sl->command = command;
+    sl->pio_block = 0;
+    if (k.pio) {
+        sl->pio_block =
+            (k.multiple ? p->ata.multiple_sectors : 1) * ATA_SECTOR_SIZE;
+    }
     sl->bytes = count * ATA_SECTOR_SIZE;
     sl->req = (BlockRequest){
-        .op = write ? BLOCK_OP_WRITE : BLOCK_OP_READ,
+        .op = k.write ? BLOCK_OP_WRITE : BLOCK_OP_READ,
         .offset = lba * ATA_SECTOR_SIZE,
         .iov = sl->iov,
         .iovcnt = n,
@@ -277,7 +393,7 @@ static void ahci_slot_done(void *opaque, int ret)
     if (ret < 0) {
         log_ratelimited(&io_error_rl, "error",
                         "ahci port %d slot %d: %s of %u bytes failed: %s",
-                        p->index, sl->slot, ata_command_name(sl->command),
+                        p->index, sl->slot, ahci_cmd_name(sl->command),
                         sl->bytes, strerror(-ret));
         if (!sl->ncq) {
             ahci_port_set_error(p, sl->slot, ATA_ERR_ABRT, 0);
@@ -300,7 +416,9 @@ static void ahci_slot_done(void *opaque, int ret)
         p->tfd = ATA_STAT_READY;
     }
     TRACE(AHCI_DONE, sl->trace_id, .a = {p->index, sl->slot, p->tfd},
-          .s = {sl->ncq ? "sdb" : "d2h"});
+          .s = {sl->ncq         ? "sdb"
+                : sl->pio_block ? "pio"
+                                : "d2h"});
     if (sl->ncq) {
         if (ahci_write_sdb(p, bit)) {
             is_bits |= AHCI_PX_IS_SDBS;
@@ -308,7 +426,9 @@ static void ahci_slot_done(void *opaque, int ret)
         p->sact &= ~bit;
     } else {
         gm_st32(p->hba->ram, sl->hdr_addr + 4, sl->bytes);
-        if (ahci_port_write_d2h(p, 0, 0, 0)) {
+        if (sl->pio_block) {
+            is_bits |= ahci_pio_done(p, sl);
+        } else if (ahci_port_write_d2h(p, 0, 0, 0)) {
             is_bits |= AHCI_PX_IS_DHRS;
         }
         p->ci &= ~bit;
@@ -370,7 +490,18 @@ static void ahci_cmd_start(AhciPort *p, int slot, const AhciCmd *c)
     case ATA_CMD_WRITE_DMA_FUA_EXT:
     case ATA_CMD_READ_FPDMA_QUEUED:
     case ATA_CMD_WRITE_FPDMA_QUEUED:
+    case ATA_CMD_READ_SECTORS:
+    case ATA_CMD_READ_SECTORS_EXT:
+    case ATA_CMD_WRITE_SECTORS:
+    case ATA_CMD_WRITE_SECTORS_EXT:
+    case ATA_CMD_READ_MULTIPLE:
+    case ATA_CMD_READ_MULTIPLE_EXT:
+    case ATA_CMD_WRITE_MULTIPLE:
+    case ATA_CMD_WRITE_MULTIPLE_EXT:
         ahci_cmd_rw(p, slot, c);
+        break;
+    case ATA_CMD_SET_MULTIPLE_MODE:
+        ahci_cmd_set_multiple(p, slot, c);
         break;
     case ATA_CMD_FLUSH_CACHE:
     case ATA_CMD_FLUSH_CACHE_EXT:

@@ -57,16 +57,72 @@ bool ahci_port_write_d2h(AhciPort *p, uint16_t count, uint64_t lba,
     return ahci_write_rfis(p, AHCI_RFIS_RFIS, f, sizeof(f));
 }
 
-/* Data-in by PIO (IDENTIFY): E_Status carries the final status. */
-bool ahci_write_pio_setup(AhciPort *p, uint16_t xfer_bytes)
+/*
+ * Status is what the device shows while the block is ready to move (DRQ);
+ * E_Status is what it shows once the block has moved, which the HBA then
+ * puts in PxTFD. The registers carry nothing useful during a transfer
+ * (ATA8-ACS leaves them reserved on success), so they are zero.
+ */
+bool ahci_write_pio_setup(AhciPort *p, uint8_t flags, uint8_t e_status,
+                          uint16_t xfer_bytes)
 {
-    uint8_t f[20] = {SATA_FIS_PIO_SETUP, SATA_FIS_I | SATA_FIS_D,
-                     ATA_STAT_READY | ATA_STAT_DRQ, 0};
+    uint8_t f[20] = {SATA_FIS_PIO_SETUP, flags, ATA_STAT_READY | ATA_STAT_DRQ,
+                     0};
 
-    f[15] = p->tfd & 0xff;
+    f[15] = e_status;
     f[16] = xfer_bytes;
     f[17] = xfer_bytes >> 8;
     return ahci_write_rfis(p, AHCI_RFIS_PSFIS, f, sizeof(f));
+}
+
+/*
+ * A PIO data command ends as SATA's PIO protocols (the DPIOI and DPIOO
+ * states) and AHCI 1.3.1, 5.3 (PIO:Entry, then DR:* or DX:*, then
+ * PIO:Update) say: a PIO Setup FIS before each DRQ data block, each copied
+ * to the same slot of the received-FIS area, so software only ever sees
+ * the last one; PxIS.PSS records that one of them had the I bit (3.3.5).
+ *
+ * Data-in: the device interrupts for every block, so each FIS has I set;
+ * the last one's E_Status is the command's ending status and PxTFD takes
+ * it. No D2H Register FIS follows.
+ *
+ * Data-out: software already waits for the first block, so only the later
+ * blocks' FISes have I set; E_Status says BSY (the device has yet to store
+ * the data) and a D2H Register FIS with the ending status closes the
+ * command.
+ *
+ * QEMU (hw/ide/ahci.c, ahci_pio_transfer) sets the I bits the same way but
+ * differs in two places, where we follow the specifications: it copies the
+ * opening Status (DRQ set) into E_Status, and it posts a D2H Register FIS
+ * (PxIS.DHRS) after data-in too. Linux reads the PIO Setup FIS's E_Status
+ * after data-in either way (libahci, ahci_qc_fill_rtf).
+ */
+/* A DRQ data block's byte count fits the FIS's 16-bit transfer count. */
+_Static_assert(ATA_MAX_MULTIPLE_SECTORS *ATA_SECTOR_SIZE <= UINT16_MAX,
+               "multiple mode block too large for a PIO Setup FIS");
+
+uint32_t ahci_pio_done(AhciPort *p, const AhciSlot *sl)
+{
+    uint32_t blocks = (sl->bytes + sl->pio_block - 1) / sl->pio_block;
+    uint16_t last = (uint16_t)(sl->bytes - (blocks - 1) * sl->pio_block);
+    uint32_t is_bits = 0;
+    uint8_t flags = blocks > 1 ? SATA_FIS_I : 0;
+
+    if (sl->req.op != BLOCK_OP_WRITE) {
+        if (ahci_write_pio_setup(p, SATA_FIS_I | SATA_FIS_D, p->tfd & 0xff,
+                                 last)) {
+            is_bits |= AHCI_PX_IS_PSS;
+        }
+        return is_bits;
+    }
+    if (ahci_write_pio_setup(p, flags, ATA_STAT_BSY | ATA_STAT_READY, last) &&
+        flags) {
+        is_bits |= AHCI_PX_IS_PSS;
+    }
+    if (ahci_port_write_d2h(p, 0, 0, 0)) {
+        is_bits |= AHCI_PX_IS_DHRS;
+    }
+    return is_bits;
 }
 
 /* NCQ completions; the status byte never carries BSY or DRQ. */

@@ -156,9 +156,10 @@ typedef struct AhciSlot {
     bool ncq;
     bool dps; /* a PRD entry asked for an interrupt when done */
     uint8_t command;
-    uint32_t bytes;    /* the transfer, for PRDBC */
-    uint64_t hdr_addr; /* the command header, checked at fetch */
-    uint64_t trace_id; /* the request id in a trace (util/trace.h) */
+    uint32_t pio_block; /* PIO: bytes per DRQ data block; 0 for DMA */
+    uint32_t bytes;     /* the transfer, for PRDBC */
+    uint64_t hdr_addr;  /* the command header, checked at fetch */
+    uint64_t trace_id;  /* the request id in a trace (util/trace.h) */
     BlockRequest req;
     struct iovec *iov;
     unsigned iov_cap;
@@ -250,9 +251,21 @@ extern const RegionOps ahci_mmio_ops;
  */
 bool ahci_port_write_d2h(AhciPort *p, uint16_t count, uint64_t lba,
                          uint8_t device);
-/* PIO Setup (PSS) and Set Device Bits (SDBS) FISes, likewise. */
-bool ahci_write_pio_setup(AhciPort *p, uint16_t xfer_bytes);
+/*
+ * A PIO Setup FIS for one DRQ data block: @flags SATA_FIS_I and/or
+ * SATA_FIS_D, Status DRDY|DSC|DRQ, @e_status after the block. Likewise
+ * false if FIS receive is off; the caller raises PSS for an I bit.
+ */
+bool ahci_write_pio_setup(AhciPort *p, uint8_t flags, uint8_t e_status,
+                          uint16_t xfer_bytes);
+/* Set Device Bits (SDBS), likewise. */
 bool ahci_write_sdb(AhciPort *p, uint32_t sactive);
+
+/*
+ * A PIO data command's transfer succeeded: post the FISes its last DRQ
+ * block ends with and return the PxIS bits they raise.
+ */
+uint32_t ahci_pio_done(AhciPort *p, const AhciSlot *sl);
 
 /*
  * The command in @slot failed: @error in PxTFD, TFES | @is_bits in PxIS,

@@ -12,13 +12,22 @@
 #define ATA_SECTOR_SIZE 512
 
 /* Commands. */
+#define ATA_CMD_READ_SECTORS           0x20
+#define ATA_CMD_READ_SECTORS_EXT       0x24
 #define ATA_CMD_READ_NATIVE_MAX_EXT    0x27
+#define ATA_CMD_READ_MULTIPLE_EXT      0x29
+#define ATA_CMD_WRITE_SECTORS          0x30
+#define ATA_CMD_WRITE_SECTORS_EXT      0x34
+#define ATA_CMD_WRITE_MULTIPLE_EXT     0x39
 #define ATA_CMD_READ_DMA_EXT           0x25
 #define ATA_CMD_WRITE_DMA_EXT          0x35
 #define ATA_CMD_WRITE_DMA_FUA_EXT      0x3d
 #define ATA_CMD_READ_FPDMA_QUEUED      0x60
 #define ATA_CMD_WRITE_FPDMA_QUEUED     0x61
 #define ATA_CMD_EXEC_DEVICE_DIAGNOSTIC 0x90
+#define ATA_CMD_READ_MULTIPLE          0xc4
+#define ATA_CMD_WRITE_MULTIPLE         0xc5
+#define ATA_CMD_SET_MULTIPLE_MODE      0xc6
 #define ATA_CMD_READ_DMA               0xc8
 #define ATA_CMD_WRITE_DMA              0xca
 #define ATA_CMD_STANDBY_IMMEDIATE      0xe0
@@ -75,7 +84,15 @@
 #define ATA_SIGNATURE_DISK 0x00000101u
 
 #define ATA_NCQ_DEPTH 32
-#define ATA_LBA28_MAX ((1u << 28) - 1)
+
+/*
+ * The largest DRQ data block of READ/WRITE MULTIPLE, in sectors (IDENTIFY
+ * word 47 bits 7:0); QEMU's MAX_MULT_SECTORS. SET MULTIPLE MODE accepts the
+ * powers of two up to it. 16 sectors keep a block's byte count within the
+ * 16-bit transfer count of a PIO Setup FIS.
+ */
+#define ATA_MAX_MULTIPLE_SECTORS 16
+#define ATA_LBA28_MAX            ((1u << 28) - 1)
 
 #define ATA_SERIAL_LEN 20
 #define ATA_FWREV_LEN  8
@@ -89,6 +106,15 @@ typedef struct AtaDevice {
     char fwrev[ATA_FWREV_LEN + 1];
     bool write_cache;  /* volatile write cache enabled */
     uint8_t xfer_mode; /* the last DMA mode selected (ATA_XFER_*) */
+    /*
+     * Sectors per DRQ data block of READ/WRITE MULTIPLE, as SET MULTIPLE
+     * MODE chose (a power of two up to ATA_MAX_MULTIPLE_SECTORS), or 0:
+     * multiple mode off, those commands abort. IDENTIFY word 59 reports it.
+     * Power-on (ata_device_init) leaves it 0 and a software reset keeps
+     * it. ATA8-ACS returns it to 0 on a hardware reset (COMRESET), which
+     * devices/ahci.c does not do yet: until then COMRESET keeps it too.
+     */
+    uint8_t multiple_sectors;
 } AtaDevice;
 
 /*

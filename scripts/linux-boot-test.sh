@@ -18,6 +18,11 @@
 #      guest must report 4 CPUs, APIC IDs 0..3 = processor numbers,
 #      siblings=4, cpu cores=4 (vmm/cpuid.c: one socket, N cores, one
 #      thread each). The image is then refilled by the next run-guest.sh.
+#   3. PIO: 1 vCPU with libata.dma=0, so the SATA disk gets the ATA PIO
+#      commands (READ/WRITE SECTORS) instead of DMA and NCQ: every check of
+#      1., libata reporting PIO4 for it (and UDMA in the boots of 1.), and
+#      the guest rewriting sata0 (zeros, then the pattern, through
+#      iotest.rewrite) before the checked read, which so checks the writes.
 # One PASS/FAIL line per assertion; exit 0 only if all pass.
 #
 # Environment: MIB (default 4), MODE (kvm|nested, default auto), TIMEOUT
@@ -101,6 +106,8 @@ run "$tmp/boots.log" --cpus 1,2
 for c in 1 2; do
     boot "$tmp/boots.log" "$c" >"$tmp/boot-$c.log"
     check_boot "$tmp/boot-$c.log" "$c"
+    expect "$tmp/boot-$c.log" "cpus=$c: libata drives the SATA disk by DMA" \
+        'guest: ata modes: .*ata1\.00=UDMA'
 done
 
 # ---- 2. poweroff (marker flushed to the image) and 4-vCPU topology ---------
@@ -123,6 +130,21 @@ rm -f "$img.stamp"
 expect "$f" "topology: 4 CPUs online" 'guest: topology cpus=4 online=0-3 '
 expect "$f" "topology: apicid = processor, siblings=4, cpu cores=4" \
     'cpu:apicid:siblings:cores=0:0:4:4 1:1:4:4 2:2:4:4 3:3:4:4$'
+
+# ---- 3. PIO: libata.dma=0 ---------------------------------------------------
+sata_img=$root/.cache/run-guest/ahci-${mib}m.img
+run "$tmp/pio.log" --cpus 1 --append "libata.dma=0 iotest.rewrite=sata0"
+boot "$tmp/pio.log" 1 >"$tmp/boot-pio.log"
+f=$tmp/boot-pio.log
+check_boot "$f" 1
+expect "$f" "pio: libata.dma=0 reached libata" 'guest: insmod libata dma=0$'
+expect "$f" "pio: libata drives the SATA disk in PIO4" \
+    'guest: ata modes: .*ata1\.00=PIO4 '
+expect "$f" "pio: the guest zeroed sata0 and wrote the pattern back by PIO" \
+    "guest: rewrite sata0 /dev/sd[a-z]+ mib=$mib: zeroed, pattern written"
+# The guest rewrote the SATA image in place: should it have stopped between
+# the zeros and the pattern, the next run-guest.sh must refill it.
+rm -f "$sata_img.stamp"
 
 elapsed=$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 if [[ $failed -ne 0 ]]; then
