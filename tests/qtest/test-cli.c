@@ -108,7 +108,7 @@ END_TEST
 START_TEST(test_usage_errors)
 {
     static const struct {
-        const char *args[8]; /* NULL-terminated */
+        const char *args[10]; /* NULL-terminated */
         const char *mentions;
     } cases[] = {
         {{"--bogus"}, "--bogus"},
@@ -159,6 +159,20 @@ START_TEST(test_usage_errors)
           "unix:/nonexistent"},
          "iothread=0"},
         {{"--disk", "virtio:/x,flavour"}, "flavour"},
+        /* A per-queue IOThread map that cannot be what was meant. */
+        {{"--disk", "virtio:/x,iothreads=0+1,iothreads=0"},
+         "iothreads= given twice"},
+        {{"--disk", "virtio:/x,iothread=0,iothreads=0+1"},
+         "iothread= and iothreads= both place the queues"},
+        {{"--disk", "virtio:/x,iothreads=0+1,queues=1"},
+         "iothreads= has 2 entries for 1 queues"},
+        {{"--disk", "virtio:/x,iothreads=0++1"}, "joined by '+'"},
+        {{"--disk", "virtio:/x,iothreads=0+8"},
+         "iothreads= expects a number from 0 to 7, not '8'"},
+        {{"--iothreads", "2", "--disk", "virtio:/x,iothreads=1+2", "--accel",
+          "qtest", "--qtest", "unix:/nonexistent"},
+         "names IOThread 2, which does not exist"},
+        {{"--disk", "sata:/x,iothreads=0"}, "unknown option 'iothreads'"},
         {{"--aio-notify-on-sqe", "maybe"}, "on or off"},
         {{"--main-loop-defer-kick", "maybe"},
          "--main-loop-defer-kick expects on or off, not 'maybe'"},
