@@ -78,12 +78,13 @@ static void usage(FILE *out)
         "  --disk virtio:PATH[,opts]  a virtio-blk disk; opts: queues=N\n"
         "                             (default 1), iothread=N: all queues on\n"
         "                             IOThread N (default: the main loop),\n"
-        "                             or iothreads=A+B+...: queue q on the\n"
-        "                             (q mod count)th entry, round-robin as\n"
-        "                             QEMU's iothread-vq-mapping without vqs;\n"
-        "                             one entry per queue is an explicit map,\n"
-        "                             queues= defaults to the entry count and\n"
-        "                             may not be fewer; serial=S (at most 20\n"
+        "                             or iothreads=A+B+...: queue q on entry\n"
+        "                             q mod n of the n listed (round-robin,\n"
+        "                             as QEMU's iothread-vq-mapping without\n"
+        "                             vqs; a list as long as the queues is an\n"
+        "                             explicit map); queues= defaults to the\n"
+        "                             list's length and may not be shorter\n"
+        "                             than it; serial=S (at most 20\n"
         "                             bytes), and block opts; each option at\n"
         "                             most once\n"
         "                             block opts: aio=io_uring|threads,\n"
@@ -357,7 +358,7 @@ static int parse_iothread_map(const char *val, DiskConfig *d)
         size_t len = end ? (size_t)(end - p) : strlen(p);
 
         if (d->nmap == MAX_VIRTIO_QUEUES) {
-            return fail("--disk iothreads= lists at most %d IOThreads "
+            return fail("--disk iothreads= has at most %d entries "
                         "(one per queue), not more ('%s')",
                         MAX_VIRTIO_QUEUES, val);
         }

@@ -11,7 +11,8 @@
  * the context it was queued in), the io_uring completion (cqe_dispatch) and
  * the used ring update (virtio_done) must all be on the queue's IOThread,
  * with aio=io_uring and with aio=threads, whose workers hand the result back
- * through a BH.
+ * through a BH. A reset must drain both IOThreads; two queues on two
+ * IOThreads under load are the case for ThreadSanitizer.
  */
 #include <check.h>
 #include <stdio.h>
@@ -453,6 +454,63 @@ START_TEST(test_two_iothreads_stress)
 }
 END_TEST
 
+static bool all_in_flight(void *opaque)
+{
+    return blk_in_flight(vm.blk[0]) >= *(unsigned *)opaque;
+}
+
+/*
+ * A virtio reset with requests of both queues held in the block layer
+ * (an injected delay, so the guest cannot finish them first): the status
+ * write returns only when each IOThread has run its queue's requests to
+ * the end, the engine's completion path included.
+ */
+START_TEST(test_reset_drains_both_iothreads)
+{
+    enum { PER = 6 };
+    static QVirtioBlkReq r[2][PER];
+    const char *engine = engines[_i];
+    VmOptions o = {.num_queues = 2,
+                   .owners_set = true,
+                   .owner = {ON_IO1, ON_IO0},
+                   .blk_options = engine};
+    QVirtioBlkOptions d = {
+        .num_queues = 2, .msix = true, .features = 1ull << VIRTIO_BLK_F_MQ};
+    unsigned want = 2 * PER;
+    QVirtioBlk b;
+    uint64_t buf;
+
+    vm_start(&o);
+    vm_driver(&b, 0, &d);
+    buf = vm_alloc(2 * PER * CHUNK);
+    blk_inject_delay_us(vm.blk[0], 200000);
+    for (int q = 0; q < 2; q++) {
+        for (int k = 0; k < PER; k++) {
+            r[q][k] = (QVirtioBlkReq){.type = VIRTIO_BLK_T_IN,
+                                      .sector = (q * PER + k) * 8,
+                                      .data = buf + (q * PER + k) * CHUNK,
+                                      .len = CHUNK};
+            qvirtio_blk_submit(&b, q, &r[q][k]);
+        }
+        qvirtio_blk_kick(&b, q);
+    }
+    ck_assert(qos_wait(all_in_flight, &want, VM_TIMEOUT_MS));
+    ck_assert(qvirtio_reset(&b.dev));
+    ck_assert_uint_eq(blk_in_flight(vm.blk[0]), 0);
+    for (int q = 0; q < 2; q++) {
+        ck_assert_uint_eq(qvirtqueue_used_idx(&b.vq[q]), PER);
+    }
+    blk_inject_delay_us(vm.blk[0], 0);
+    vm_driver(&b, 0, &d);
+    for (int q = 0; q < 2; q++) {
+        ck_assert_int_eq(
+            qvirtio_blk_rw(&b, q, VIRTIO_BLK_T_IN, 100 + q, buf, CHUNK), 0);
+        ck_assert(vm_check_pattern(0, buf, (100 + q) * 512, CHUNK));
+    }
+    vm_stop();
+}
+END_TEST
+
 Suite *vq_mapping_suite(void)
 {
     Suite *s = suite_create("vq-mapping");
@@ -466,6 +524,7 @@ Suite *vq_mapping_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_queue_runs_on_its_iothread, 0, 2);
     tcase_add_loop_test(tc, test_two_iothreads_stress, 0, 2);
+    tcase_add_loop_test(tc, test_reset_drains_both_iothreads, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
