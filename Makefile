@@ -92,6 +92,7 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/test-msi-routes.c tests/unit/test-stress.c \
              tests/unit/test-crash.c tests/unit/test-sandbox.c \
              tests/unit/test-ahci-pio.c \
+             tests/unit/test-vq-mapping.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests

@@ -168,10 +168,10 @@ static int create_disk_devices(Machine *m, char *err, size_t errlen)
                                      .serial = d->serial};
 
             for (int q = 0; q < d->queues; q++) {
-                opts.ctx[q] =
-                    d->iothread >= 0
-                        ? iothread_get_context(m->iothreads[d->iothread])
-                        : NULL; /* the main loop */
+                int io = disk_queue_iothread(d, q);
+
+                opts.ctx[q] = io >= 0 ? iothread_get_context(m->iothreads[io])
+                                      : NULL; /* the main loop */
             }
             ret = virtio_blk_create(&m->virtio[m->nvirtio], &m->pci,
                                     PCI_DEVFN(slot, 0), &m->ram, &m->msi,

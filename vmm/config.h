@@ -26,6 +26,9 @@ typedef struct DiskConfig {
     char *fwrev;      /* SATA only */
     int iothread;     /* virtio: -1 = main loop */
     int queues;       /* virtio */
+    /* virtio iothreads=A+B+...: queue q is served by map[q % nmap]. */
+    int iothread_map[MAX_VIRTIO_QUEUES];
+    int nmap; /* 0: every queue on iothread */
 } DiskConfig;
 
 typedef enum Accel { ACCEL_KVM, ACCEL_QTEST } Accel;
@@ -63,5 +66,8 @@ typedef struct MachineConfig {
  */
 int config_parse(MachineConfig *cfg, int argc, char **argv);
 void config_free(MachineConfig *cfg);
+
+/* The IOThread that serves @queue of virtio disk @d, or -1: the main loop. */
+int disk_queue_iothread(const DiskConfig *d, int queue);
 
 #endif

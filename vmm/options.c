@@ -75,10 +75,18 @@ static void usage(FILE *out)
         "                             opts: serial=S (at most 20 characters),\n"
         "                             model=M (40), fwrev=F (8), and block\n"
         "                             opts; each option at most once\n"
-        "  --disk virtio:PATH[,opts]  a virtio-blk disk; opts: iothread=N\n"
-        "                             (default: the main loop), queues=N\n"
-        "                             (default 1), serial=S (at most 20\n"
-        "                             bytes), and block opts\n"
+        "  --disk virtio:PATH[,opts]  a virtio-blk disk; opts: queues=N\n"
+        "                             (default 1), iothread=N: all queues on\n"
+        "                             IOThread N (default: the main loop),\n"
+        "                             or iothreads=A+B+...: queue q on entry\n"
+        "                             q mod n of the n listed (round-robin,\n"
+        "                             as QEMU's iothread-vq-mapping without\n"
+        "                             vqs; a list as long as the queues is an\n"
+        "                             explicit map); queues= defaults to the\n"
+        "                             list's length and may not be shorter\n"
+        "                             than it; serial=S (at most 20\n"
+        "                             bytes), and block opts; each option at\n"
+        "                             most once\n"
         "                             block opts: aio=io_uring|threads,\n"
         "                             cache=none|writeback, readonly=on|off\n"
         "                             PATH may be null://SIZE (reads zeros,\n"
@@ -316,6 +324,7 @@ enum DiskKey {
     DISK_KEY_MODEL,
     DISK_KEY_FWREV,
     DISK_KEY_IOTHREAD,
+    DISK_KEY_IOTHREADS,
     DISK_KEY_QUEUES,
     DISK_KEY_AIO,
     DISK_KEY_CACHE,
@@ -331,6 +340,7 @@ static const struct {
     [DISK_KEY_MODEL] = {"model", true, false},
     [DISK_KEY_FWREV] = {"fwrev", true, false},
     [DISK_KEY_IOTHREAD] = {"iothread", false, true},
+    [DISK_KEY_IOTHREADS] = {"iothreads", false, true},
     [DISK_KEY_QUEUES] = {"queues", false, true},
     [DISK_KEY_AIO] = {"aio", true, true},
     [DISK_KEY_CACHE] = {"cache", true, true},
@@ -355,6 +365,74 @@ static int disk_string(const char *key, const char *val, size_t max, bool ascii,
     }
     *out = strdup(val);
     return *out ? 0 : fail("out of memory");
+}
+
+/*
+ * iothreads=A+B+...: the IOThreads that take a virtio disk's queues in turn.
+ * '+' because ',' already ends the option. An empty entry is a typo, not a
+ * default, so it fails; a repeated one is how a list spells an uneven split.
+ */
+static int parse_iothread_map(const char *val, DiskConfig *d)
+{
+    char entry[16];
+    long long n;
+
+    d->nmap = 0;
+    for (const char *p = val;; p++) {
+        const char *end = strchr(p, '+');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+
+        if (d->nmap == MAX_VIRTIO_QUEUES) {
+            return fail("--disk iothreads= has at most %d entries "
+                        "(one per queue), not more ('%s')",
+                        MAX_VIRTIO_QUEUES, val);
+        }
+        if (len == 0 || len >= sizeof(entry)) {
+            return fail("--disk iothreads= expects IOThread numbers joined "
+                        "by '+', e.g. 0+1, not '%s'",
+                        val);
+        }
+        memcpy(entry, p, len);
+        entry[len] = '\0';
+        if (parse_long("--disk iothreads=", entry, 0, MAX_IOTHREADS - 1, &n)) {
+            return -EINVAL;
+        }
+        d->iothread_map[d->nmap++] = n;
+        if (!end) {
+            return 0;
+        }
+        p = end;
+    }
+}
+
+/*
+ * The options that only make sense together, once all are known: one way
+ * to say where the queues go, and no IOThread in iothreads= left without
+ * a queue (the user meant more queues, or fewer IOThreads).
+ */
+static int check_virtio_map(const char *arg, DiskConfig *d, const bool *seen)
+{
+    if (seen[DISK_KEY_IOTHREAD] && seen[DISK_KEY_IOTHREADS]) {
+        return fail("--disk %s: iothread= and iothreads= both place the "
+                    "queues: give one",
+                    arg);
+    }
+    if (!seen[DISK_KEY_IOTHREADS]) {
+        return 0;
+    }
+    if (!seen[DISK_KEY_QUEUES]) {
+        d->queues = d->nmap; /* one queue per entry */
+    } else if (d->nmap > d->queues) {
+        return fail("--disk %s: iothreads= has %d entries for %d "
+                    "queues: the last would serve none",
+                    arg, d->nmap, d->queues);
+    }
+    return 0;
+}
+
+int disk_queue_iothread(const DiskConfig *d, int queue)
+{
+    return d->nmap ? d->iothread_map[queue % d->nmap] : d->iothread;
 }
 
 /* "sata:PATH,k=v,..." or "virtio:PATH,k=v,...". */
@@ -425,6 +503,9 @@ static int parse_disk(const char *arg, DiskConfig *d)
             ret = parse_long("--disk iothread=", val, 0, MAX_IOTHREADS - 1, &n);
             d->iothread = n;
             break;
+        case DISK_KEY_IOTHREADS:
+            ret = parse_iothread_map(val, d);
+            break;
         case DISK_KEY_QUEUES:
             ret = parse_long("--disk queues=", val, 1, MAX_VIRTIO_QUEUES, &n);
             d->queues = n;
@@ -434,6 +515,9 @@ static int parse_disk(const char *arg, DiskConfig *d)
             opts_append(&d->block_opts, item); /* values checked by block/ */
             break;
         }
+    }
+    if (!ret && d->kind == DISK_VIRTIO) {
+        ret = check_virtio_map(arg, d, seen);
     }
     free(copy);
     return ret;
@@ -813,6 +897,13 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
             return fail("--disk %s: iothread=%d does not exist (see "
                         "--iothreads)",
                         d->path, d->iothread);
+        }
+        for (int k = 0; d->kind == DISK_VIRTIO && k < d->nmap; k++) {
+            if (d->iothread_map[k] >= cfg->iothreads) {
+                return fail("--disk %s: iothreads= names IOThread %d, "
+                            "which does not exist (see --iothreads)",
+                            d->path, d->iothread_map[k]);
+            }
         }
     }
     return 0;

@@ -14,6 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/virtio_blk.h>
+
+#include "tests/qos/virtio-blk.h"
 #include "tests/qtest/libqtest.h"
 #include "tests/qtest/suites.h"
 #include "util/clock.h"
@@ -108,7 +111,7 @@ END_TEST
 START_TEST(test_usage_errors)
 {
     static const struct {
-        const char *args[8]; /* NULL-terminated */
+        const char *args[10]; /* NULL-terminated */
         const char *mentions;
     } cases[] = {
         {{"--bogus"}, "--bogus"},
@@ -163,6 +166,20 @@ START_TEST(test_usage_errors)
           "unix:/nonexistent"},
          "iothread=0"},
         {{"--disk", "virtio:/x,flavour"}, "flavour"},
+        /* A per-queue IOThread map that cannot be what was meant. */
+        {{"--disk", "virtio:/x,iothreads=0+1,iothreads=0"},
+         "iothreads= given twice"},
+        {{"--disk", "virtio:/x,iothread=0,iothreads=0+1"},
+         "iothread= and iothreads= both place the queues"},
+        {{"--disk", "virtio:/x,iothreads=0+1,queues=1"},
+         "iothreads= has 2 entries for 1 queues"},
+        {{"--disk", "virtio:/x,iothreads=0++1"}, "joined by '+'"},
+        {{"--disk", "virtio:/x,iothreads=0+8"},
+         "iothreads= expects a number from 0 to 7, not '8'"},
+        {{"--iothreads", "2", "--disk", "virtio:/x,iothreads=1+2", "--accel",
+          "qtest", "--qtest", "unix:/nonexistent"},
+         "names IOThread 2, which does not exist"},
+        {{"--disk", "sata:/x,iothreads=0"}, "unknown option 'iothreads'"},
         {{"--aio-notify-on-sqe", "maybe"}, "on or off"},
         {{"--main-loop-defer-kick", "maybe"},
          "--main-loop-defer-kick expects on or off, not 'maybe'"},
@@ -540,6 +557,100 @@ START_TEST(test_timeout_ends_the_run)
 }
 END_TEST
 
+/* The number after "@key": in @line, or -1. */
+static long trace_num(const char *line, const char *key)
+{
+    char pat[32];
+    const char *at;
+
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    at = strstr(line, pat);
+    return at ? strtol(at + strlen(pat), NULL, 10) : -1;
+}
+
+/*
+ * iothreads= reaches the device through the board: with "iothreads=1+0+0"
+ * (and so three queues) the trace shows each queue's chains popped on
+ * iothread1, iothread0, iothread0.
+ */
+START_TEST(test_iothreads_map_reaches_the_queues)
+{
+    static const char *const home[3] = {"iothread1", "iothread0", "iothread0"};
+    char img[] = "/var/tmp/minivmm-cli-vqmap-XXXXXX";
+    char trace[] = "/var/tmp/minivmm-cli-vqmap-trace-XXXXXX";
+    char args[256], *doc, *line, *save = NULL;
+    char names[8][2][32]; /* tid, thread name */
+    int img_fd = mkstemp(img), trace_fd = mkstemp(trace), nnames = 0;
+    int pops[3] = {0}, wrong = 0;
+    QVirtioBlkOptions o = {.num_queues = 3,
+                           .features = 1ull << VIRTIO_BLK_F_MQ};
+    QVirtioBlk b;
+    uint64_t buf;
+    off_t len;
+    QTest *t;
+
+    ck_assert_int_ge(img_fd, 0);
+    ck_assert_int_ge(trace_fd, 0);
+    ck_assert_int_eq(ftruncate(img_fd, 1 << 20), 0);
+    snprintf(args, sizeof(args),
+             "--trace %s,events=virtq_pop --iothreads 2 "
+             "--disk virtio:%s,iothreads=1+0+0",
+             trace, img);
+    t = qtest_start(QTEST_MINIVMM, 256, args);
+    ck_assert_ptr_nonnull(t);
+    ck_assert(qvirtio_blk_init(&b, &t->qos, 0, &o));
+    ck_assert_uint_eq(b.max_queues, 3);
+    buf = qos_alloc(&t->qos, 4096, 4096);
+    for (unsigned q = 0; q < 3; q++) {
+        ck_assert_int_eq(
+            qvirtio_blk_rw(&b, q, VIRTIO_BLK_T_IN, q * 8, buf, 4096), 0);
+    }
+    ck_assert_int_eq(qtest_quit(t), 0); /* the trace is written at exit */
+
+    len = lseek(trace_fd, 0, SEEK_END);
+    ck_assert_int_gt(len, 0);
+    doc = calloc(1, len + 1);
+    ck_assert_int_eq(pread(trace_fd, doc, len, 0), len);
+    for (line = strtok_r(doc, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        long tid = trace_num(line, "tid");
+        const char *name;
+
+        if (strstr(line, "\"name\":\"thread_name\"") && nnames < 8) {
+            name = strstr(line, "\"args\":{\"name\":\"");
+            ck_assert_ptr_nonnull(name);
+            snprintf(names[nnames][0], 32, "%ld", tid);
+            snprintf(names[nnames][1], 32, "%.*s",
+                     (int)strcspn(name + 16, "\""), name + 16);
+            nnames++;
+        } else if (strstr(line, "\"name\":\"virtq_pop\"")) {
+            long q = trace_num(line, "queue");
+            const char *on = "?"; /* a thread with no name is wrong too */
+            char key[32];
+
+            ck_assert(q >= 0 && q < 3);
+            pops[q]++;
+            snprintf(key, sizeof(key), "%ld", tid);
+            for (int i = 0; i < nnames; i++) {
+                if (!strcmp(names[i][0], key)) {
+                    on = names[i][1];
+                }
+            }
+            wrong += strcmp(on, home[q]) != 0;
+        }
+    }
+    for (int q = 0; q < 3; q++) {
+        ck_assert_int_eq(pops[q], 1);
+    }
+    ck_assert_int_eq(wrong, 0);
+    free(doc);
+    close(img_fd);
+    close(trace_fd);
+    unlink(img);
+    unlink(trace);
+}
+END_TEST
+
 Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -551,6 +662,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, test_setup_errors);
     tcase_add_test(tc, test_image_in_use);
     tcase_add_test(tc, test_stats_report_the_loops);
+    tcase_add_test(tc, test_iothreads_map_reaches_the_queues);
     tcase_add_test(tc, test_trace_file_at_exit);
     tcase_add_test(tc, test_memory_sizes);
     tcase_add_test(tc, test_disk_strings_at_their_limits);

@@ -44,6 +44,7 @@ int main(void)
     srunner_add_suite(sr, crash_suite());
     srunner_add_suite(sr, sandbox_suite());
     srunner_add_suite(sr, ahci_pio_suite());
+    srunner_add_suite(sr, vq_mapping_suite());
     int failed;
 
     srunner_run_all(sr, CK_NORMAL);

@@ -21,5 +21,6 @@ Suite *stress_suite(void);
 Suite *crash_suite(void);
 Suite *sandbox_suite(void);
 Suite *ahci_pio_suite(void);
+Suite *vq_mapping_suite(void);
 
 #endif
