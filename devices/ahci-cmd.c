@@ -17,39 +17,12 @@
 #include "util/sandbox.h"
 #include "util/trace.h"
 
-/*
- * For log lines: ata_command_name() names the commands of
- * devices/ata-identify.c's table; the PIO data commands are named here.
- */
+/* For log lines: every command the model knows has its name. */
 static const char *ahci_cmd_name(uint8_t command)
 {
     const char *name = ata_command_name(command);
 
-    if (name) {
-        return name;
-    }
-    switch (command) {
-    case ATA_CMD_READ_SECTORS:
-        return "READ SECTORS";
-    case ATA_CMD_READ_SECTORS_EXT:
-        return "READ SECTORS EXT";
-    case ATA_CMD_WRITE_SECTORS:
-        return "WRITE SECTORS";
-    case ATA_CMD_WRITE_SECTORS_EXT:
-        return "WRITE SECTORS EXT";
-    case ATA_CMD_READ_MULTIPLE:
-        return "READ MULTIPLE";
-    case ATA_CMD_READ_MULTIPLE_EXT:
-        return "READ MULTIPLE EXT";
-    case ATA_CMD_WRITE_MULTIPLE:
-        return "WRITE MULTIPLE";
-    case ATA_CMD_WRITE_MULTIPLE_EXT:
-        return "WRITE MULTIPLE EXT";
-    case ATA_CMD_SET_MULTIPLE_MODE:
-        return "SET MULTIPLE MODE";
-    default:
-        return "ATA command";
-    }
+    return name ? name : "ATA command";
 }
 
 /* ---- Commands without the disk ----------------------------------------------
@@ -198,6 +171,7 @@ static void ahci_slot_submit(AhciPort *p, AhciSlot *sl)
     if (sl->ncq) {
         p->ncq_busy |= bit;
         p->ci &= ~bit; /* the disk has queued it */
+        ahci_port_write_ncq_accept(p);
     } else {
         p->busy_slot = sl->slot;
         p->tfd = ATA_STAT_BSY | ATA_STAT_READY;
@@ -315,9 +289,10 @@ static void ahci_cmd_rw(AhciPort *p, int slot, const AhciCmd *c)
         count = f[12];
     }
     if (k.multiple && !p->ata.multiple_sectors) {
-        ahci_cmd_fail(p, slot, ATA_ERR_ABRT, 0,
-                      "%s: multiple mode is off (no SET MULTIPLE MODE)",
-                      ahci_cmd_name(command));
+        ahci_cmd_fail(
+            p, slot, ATA_ERR_ABRT, 0,
+            "%s: multiple mode is off (SET MULTIPLE MODE 0 or refused)",
+            ahci_cmd_name(command));
         return;
     }
     if (count == 0) {
@@ -332,11 +307,12 @@ static void ahci_cmd_rw(AhciPort *p, int slot, const AhciCmd *c)
               (uint64_t)(f[7] & ATA_DEV_LBA28HI) << 24;
     }
     if (lba > p->ata.sectors || count > p->ata.sectors - lba) {
-        ahci_cmd_fail(p, slot, ATA_ERR_IDNF, 0,
-                      "%s: sectors %llu+%llu are beyond the disk (%llu)",
-                      ahci_cmd_name(command), (unsigned long long)lba,
-                      (unsigned long long)count,
-                      (unsigned long long)p->ata.sectors);
+        /* The first sector that is not there: the disk's end, or @lba. */
+        ahci_cmd_fail_at(
+            p, slot, ATA_ERR_IDNF, lba > p->ata.sectors ? lba : p->ata.sectors,
+            "%s: sectors %llu+%llu are beyond the disk (%llu)",
+            ahci_cmd_name(command), (unsigned long long)lba,
+            (unsigned long long)count, (unsigned long long)p->ata.sectors);
         return;
     }
     n = ahci_map_prdt(p, sl, c, count * ATA_SECTOR_SIZE);
@@ -396,7 +372,9 @@ static void ahci_slot_done(void *opaque, int ret)
                         p->index, sl->slot, ahci_cmd_name(sl->command),
                         sl->bytes, strerror(-ret));
         if (!sl->ncq) {
-            ahci_port_set_error(p, sl->slot, ATA_ERR_ABRT, 0);
+            /* The host says only that the request failed: its first sector. */
+            ahci_port_set_error(p, sl->slot, ATA_ERR_ABRT, 0,
+                                sl->req.offset / ATA_SECTOR_SIZE);
         } else {
             /* The SDB FIS reports the error; the tag stays in PxSACT. */
             p->tfd = ATA_ERR_ABRT << 8 | ATA_STAT_READY | ATA_STAT_ERR;

@@ -58,6 +58,18 @@ bool ahci_port_write_d2h(AhciPort *p, uint16_t count, uint64_t lba,
 }
 
 /*
+ * A disk takes a queued command by clearing BSY with a Register D2H FIS
+ * whose I bit is clear (SATA 3.x, 13.6.4): the FIS lands in the FIS area
+ * like any other, and raises no interrupt (PxIS.DHRS is for I set).
+ */
+void ahci_port_write_ncq_accept(AhciPort *p)
+{
+    uint8_t f[20] = {SATA_FIS_REG_D2H, 0, p->tfd & 0xff, p->tfd >> 8};
+
+    ahci_write_rfis(p, AHCI_RFIS_RFIS, f, sizeof(f));
+}
+
+/*
  * Status is what the device shows while the block is ready to move (DRQ);
  * E_Status is what it shows once the block has moved, which the HBA then
  * puts in PxTFD. The registers carry nothing useful during a transfer
@@ -140,33 +152,53 @@ bool ahci_write_sdb(AhciPort *p, uint32_t sactive)
 /*
  * The command in @slot failed. Its PxCI bit (and PxSACT bit, if queued)
  * stays set and PxCMD.CCS names it, so software can tell which one; the
- * port fetches nothing more until software clears PxCMD.ST.
+ * port fetches nothing more until software clears PxCMD.ST. The D2H FIS
+ * carries the error outputs ATA8-ACS gives a read or write: @lba, the
+ * first sector that failed (0 for an error of no sector).
  */
-void ahci_port_set_error(AhciPort *p, int slot, uint8_t error, uint32_t is_bits)
+void ahci_port_set_error(AhciPort *p, int slot, uint8_t error, uint32_t is_bits,
+                         uint64_t lba)
 {
     p->tfd = (uint32_t)error << 8 | ATA_STAT_READY | ATA_STAT_ERR;
     p->halted = true;
     ahci_port_set_ccs(p, slot);
-    if (ahci_port_write_d2h(p, 0, 0, 0)) {
+    if (ahci_port_write_d2h(p, 0, lba, 0)) {
         is_bits |= AHCI_PX_IS_DHRS;
     }
     ahci_port_raise(p, is_bits | AHCI_PX_IS_TFES);
+}
+
+static void cmd_fail_v(AhciPort *p, int slot, uint8_t error, uint32_t is_bits,
+                       uint64_t lba, const char *fmt, va_list ap)
+{
+    AhciState *s = p->hba;
+    char msg[200];
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    log_guest_error(AHCI_LOG_FMT " port %d slot %d: %s", AHCI_LOG_ARGS(s),
+                    p->index, slot, msg);
+    ahci_port_set_error(p, slot, error, is_bits, lba);
 }
 
 /* The one mapping from a guest's mistake to device status (+ a log line). */
 void ahci_cmd_fail(AhciPort *p, int slot, uint8_t error, uint32_t is_bits,
                    const char *fmt, ...)
 {
-    AhciState *s = p->hba;
-    char msg[200];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cmd_fail_v(p, slot, error, is_bits, 0, fmt, ap);
     va_end(ap);
-    log_guest_error(AHCI_LOG_FMT " port %d slot %d: %s", AHCI_LOG_ARGS(s),
-                    p->index, slot, msg);
-    ahci_port_set_error(p, slot, error, is_bits);
+}
+
+void ahci_cmd_fail_at(AhciPort *p, int slot, uint8_t error, uint64_t lba,
+                      const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    cmd_fail_v(p, slot, error, 0, lba, fmt, ap);
+    va_end(ap);
 }
 
 /* ---- Reading the command ----------------------------------------------------

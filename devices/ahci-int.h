@@ -251,6 +251,9 @@ extern const RegionOps ahci_mmio_ops;
  */
 bool ahci_port_write_d2h(AhciPort *p, uint16_t count, uint64_t lba,
                          uint8_t device);
+
+/* The D2H FIS (I clear, no interrupt) that accepts an NCQ command. */
+void ahci_port_write_ncq_accept(AhciPort *p);
 /*
  * A PIO Setup FIS for one DRQ data block: @flags SATA_FIS_I and/or
  * SATA_FIS_D, Status DRDY|DSC|DRQ, @e_status after the block. Likewise
@@ -269,13 +272,18 @@ uint32_t ahci_pio_done(AhciPort *p, const AhciSlot *sl);
 
 /*
  * The command in @slot failed: @error in PxTFD, TFES | @is_bits in PxIS,
- * the port halted. ahci_cmd_fail() also logs the guest's mistake; it is
- * the one mapping from guest errors to device status.
+ * the port halted, @lba (the first sector that failed, or 0) in the D2H
+ * FIS. ahci_cmd_fail() also logs the guest's mistake; it is the one
+ * mapping from guest errors to device status. ahci_cmd_fail_at() is that
+ * for an error at a sector: an address past the end of the disk.
  */
-void ahci_port_set_error(AhciPort *p, int slot, uint8_t error,
-                         uint32_t is_bits);
+void ahci_port_set_error(AhciPort *p, int slot, uint8_t error, uint32_t is_bits,
+                         uint64_t lba);
 void ahci_cmd_fail(AhciPort *p, int slot, uint8_t error, uint32_t is_bits,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void ahci_cmd_fail_at(AhciPort *p, int slot, uint8_t error, uint64_t lba,
+                      const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Read @slot's header and command FIS; false after failing the command. */
 bool ahci_cmd_fetch(AhciPort *p, int slot, AhciCmd *c);

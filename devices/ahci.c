@@ -168,6 +168,7 @@ void ahci_port_comreset(AhciPort *p)
     p->sact = 0;
     p->serr = 0;
     p->halted = false;
+    ata_device_hardware_reset(&p->ata); /* a hardware reset of the disk */
     ahci_port_reset_device(p);
 }
 
@@ -181,6 +182,7 @@ static void ahci_port_reset(AhciPort *p, bool keep_addresses)
     p->cmd = AHCI_PX_CMD_SUD | AHCI_PX_CMD_POD;
     p->sctl = p->serr = p->sact = p->ci = 0;
     p->halted = false;
+    ata_device_hardware_reset(&p->ata);
     ahci_port_reset_device(p);
 }
 

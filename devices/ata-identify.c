@@ -37,6 +37,7 @@ bool ata_device_init(AtaDevice *dev, uint64_t sectors, const char *serial,
     strcpy(dev->fwrev, fwrev);
     dev->write_cache = true;
     dev->xfer_mode = ATA_XFER_UDMA(6);
+    ata_device_hardware_reset(dev);
     return true;
 }
 
@@ -65,15 +66,6 @@ static void put_string(uint16_t *words, const char *s, size_t chars)
 #define ATA_CHS_HEADS   16
 #define ATA_CHS_SECTORS 63
 #define ATA_CHS_CYLS    16383
-
-/*
- * READ/WRITE MULTIPLE: at most this many sectors per DRQ block, the value
- * QEMU's ide-hd reports (MAX_MULT_SECTORS). TODO(PIO): words 47 and 59
- * come from the AtaDevice once the PIO data commands keep the current
- * multiple count there (SET MULTIPLE MODE); until then both are this
- * constant, so the page matches QEMU's.
- */
-#define ATA_MAX_MULTIPLE 16
 
 static void put_chs(const AtaDevice *dev, uint16_t w[256])
 {
@@ -125,13 +117,16 @@ void ata_identify(const AtaDevice *dev, uint16_t w[256])
     put_string(&w[10], dev->serial, ATA_SERIAL_LEN);
     put_string(&w[23], dev->fwrev, ATA_FWREV_LEN);
     put_string(&w[27], dev->model, ATA_MODEL_LEN);
-    w[47] = 0x8000 | ATA_MAX_MULTIPLE;    /* TODO(PIO): from AtaDevice */
-    w[49] = 1u << 11 | 1u << 9 | 1u << 8; /* IORDY, LBA, DMA */
-    w[50] = 0x4000;                       /* fixed: bit 14 set */
+    w[47] = 0x8000 | ATA_MAX_MULTIPLE_SECTORS; /* READ/WRITE MULTIPLE */
+    w[49] = 1u << 11 | 1u << 9 | 1u << 8;      /* IORDY, LBA, DMA */
+    w[50] = 0x4000;                            /* fixed: bit 14 set */
     w[51] = w[52] = 0x0200; /* obsolete: PIO and DMA cycle timing mode 2 */
     w[53] = 1u << 2 | 1u << 1 | 1u << 0; /* words 54-58, 64-70, 88 valid */
-    /* Bit 8: the current multiple count in bits 7:0 is valid. */
-    w[59] = 0x0100 | ATA_MAX_MULTIPLE; /* TODO(PIO): from AtaDevice */
+    /*
+     * Bit 8: bits 7:0 hold the current multiple count; all 0 while
+     * multiple mode is off, as QEMU's ide-hd reports it.
+     */
+    w[59] = dev->multiple_sectors ? 0x0100 | dev->multiple_sectors : 0;
     w[60] = (uint16_t)lba28;
     w[61] = (uint16_t)(lba28 >> 16);
     w[62] = 0x0007;             /* obsolete: single-word DMA 0-2 */
@@ -206,6 +201,15 @@ const char *ata_command_name(uint8_t command)
         {ATA_CMD_IDENTIFY_DEVICE, "IDENTIFY DEVICE"},
         {ATA_CMD_SET_FEATURES, "SET FEATURES"},
         {ATA_CMD_READ_NATIVE_MAX, "READ NATIVE MAX ADDRESS"},
+        {ATA_CMD_READ_SECTORS, "READ SECTORS"},
+        {ATA_CMD_READ_SECTORS_EXT, "READ SECTORS EXT"},
+        {ATA_CMD_WRITE_SECTORS, "WRITE SECTORS"},
+        {ATA_CMD_WRITE_SECTORS_EXT, "WRITE SECTORS EXT"},
+        {ATA_CMD_READ_MULTIPLE, "READ MULTIPLE"},
+        {ATA_CMD_READ_MULTIPLE_EXT, "READ MULTIPLE EXT"},
+        {ATA_CMD_WRITE_MULTIPLE, "WRITE MULTIPLE"},
+        {ATA_CMD_WRITE_MULTIPLE_EXT, "WRITE MULTIPLE EXT"},
+        {ATA_CMD_SET_MULTIPLE_MODE, "SET MULTIPLE MODE"},
     };
 
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {

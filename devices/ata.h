@@ -110,9 +110,8 @@ typedef struct AtaDevice {
      * Sectors per DRQ data block of READ/WRITE MULTIPLE, as SET MULTIPLE
      * MODE chose (a power of two up to ATA_MAX_MULTIPLE_SECTORS), or 0:
      * multiple mode off, those commands abort. IDENTIFY word 59 reports it.
-     * Power-on (ata_device_init) leaves it 0 and a software reset keeps
-     * it. ATA8-ACS returns it to 0 on a hardware reset (COMRESET), which
-     * devices/ahci.c does not do yet: until then COMRESET keeps it too.
+     * Power-on and a hardware reset (COMRESET, an HBA reset) set the
+     * default, ata_device_hardware_reset(); a software reset keeps it.
      */
     uint8_t multiple_sectors;
 } AtaDevice;
@@ -126,6 +125,17 @@ bool ata_device_init(AtaDevice *dev, uint64_t sectors, const char *serial,
 
 /* The 256-word IDENTIFY DEVICE page, little-endian, checksummed. */
 void ata_identify(const AtaDevice *dev, uint16_t words[256]);
+
+/*
+ * What power-on and a hardware reset restore. Multiple mode: on, with the
+ * largest block. ATA leaves the default to the device (disks of the SATA
+ * era ship with 16 sectors, older ones with the mode off); QEMU's ide-hd
+ * comes up with 16 too, so a driver sees the same page on both.
+ */
+static inline void ata_device_hardware_reset(AtaDevice *dev)
+{
+    dev->multiple_sectors = ATA_MAX_MULTIPLE_SECTORS;
+}
 
 /* True if SET FEATURES may select @mode (we claim PIO 0-4, MWDMA 0-2,
  * UDMA 0-6). */

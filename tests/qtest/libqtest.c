@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -146,6 +147,12 @@ static QTest *start(QTestTarget target, unsigned ram_mb, const char *args,
     if (t->pid == 0) {
         char **argv = split_args(cmdline);
 
+        /*
+         * The machine dies with the test: a failed check ends the test's
+         * process at once, with no qtest_quit(), and nothing may be left
+         * running (a differential test has two machines up).
+         */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         child_stdio(stdin_path, tty);
         execvp(argv[0], argv);
         fprintf(stderr, "qtest: cannot run %s: %s\n", argv[0], strerror(errno));

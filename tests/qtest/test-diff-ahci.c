@@ -5,7 +5,7 @@
  * after every step the register file, the received-FIS area, the command's
  * result and the data read back are compared (tests/qtest/qemu-diff.h).
  *
- * More steps (the PIO data commands, say) are more rows in ahci_steps[].
+ * More steps are more rows in ahci_steps[].
  */
 #include <check.h>
 #include <errno.h>
@@ -207,6 +207,78 @@ static void step_comreset_in_flight(AhciSide *s)
     s->result = qahci_port_comreset(&s->a, 0);
 }
 
+/* A PIO data command of @count sectors (0: 256 or 65536) through PRDs. */
+static void pio(AhciSide *s, uint8_t command, bool write, uint64_t lba,
+                uint16_t count, uint32_t sectors, uint32_t prd_bytes)
+{
+    QAhciPrd prd[QAHCI_PRDT_MAX];
+    uint8_t fis[20];
+    unsigned n = qahci_prds(prd, QAHCI_PRDT_MAX, s->buf, sectors * QAHCI_SECTOR,
+                            prd_bytes);
+
+    fill_buf(s, write, sectors * QAHCI_SECTOR);
+    qahci_fis_h2d(fis, command, 0, lba, count);
+    qahci_slot_prepare(&s->a, 0, 4, fis, write, 0, prd, n);
+    s->result = qahci_run(&s->a, 0, 4, false);
+    s->slot = 4;
+    s->data_len = sectors * QAHCI_SECTOR;
+}
+
+static void step_pio_read_sectors(AhciSide *s)
+{
+    pio(s, 0x20, false, 300, 8, 8, 4096); /* READ SECTORS */
+}
+
+/* 28-bit count 0 is 256 sectors; PRDs of 12 KiB split no sector. */
+static void step_pio_read_count0(AhciSide *s)
+{
+    pio(s, 0x20, false, 512, 0, 256, 12288);
+}
+
+/* WRITE SECTORS EXT through 512-byte PRDs, then its read back. */
+static void step_pio_write_ext(AhciSide *s)
+{
+    pio(s, 0x34, true, 4000, 24, 24, 512);
+}
+
+static void step_pio_read_back_ext(AhciSide *s)
+{
+    pio(s, 0x24, false, 4000, 24, 24, 8192); /* READ SECTORS EXT */
+}
+
+static void step_set_multiple_8(AhciSide *s)
+{
+    s->result = qahci_nondata(&s->a, 0, 0xc6, 0, 0, 8); /* SET MULTIPLE */
+}
+
+/* 37 sectors in blocks of 8: the last block is 5 sectors. */
+static void step_pio_read_multiple(AhciSide *s)
+{
+    pio(s, 0xc4, false, 700, 37, 37, 4096); /* READ MULTIPLE */
+}
+
+static void step_pio_write_multiple_ext(AhciSide *s)
+{
+    pio(s, 0x39, true, 5000, 20, 20, 4096); /* WRITE MULTIPLE EXT */
+}
+
+static void step_pio_read_back_multiple(AhciSide *s)
+{
+    pio(s, 0x29, false, 5000, 20, 20, 4096); /* READ MULTIPLE EXT */
+}
+
+static void step_pio_bad_lba(AhciSide *s)
+{
+    pio(s, 0x24, false, SECTORS, 8, 8, 4096);
+    s->data_len = 0;
+}
+
+/* 3 is no power of two: ABRT. */
+static void step_set_multiple_bad(AhciSide *s)
+{
+    s->result = qahci_nondata(&s->a, 0, 0xc6, 0, 0, 3);
+}
+
 static const AhciStep ahci_steps[] = {
     {"hba-reset", step_hba_reset, 1},
     {"port-start", step_port_start, 1},
@@ -224,6 +296,18 @@ static const AhciStep ahci_steps[] = {
     {"recover-bad-lba", step_recover, 1},
     {"unknown-command", step_unknown_command, -EIO},
     {"recover-unknown", step_recover, 1},
+    {"pio-read-sectors", step_pio_read_sectors, 0},
+    {"pio-read-count0", step_pio_read_count0, 0},
+    {"pio-write-ext", step_pio_write_ext, 0},
+    {"pio-read-back-ext", step_pio_read_back_ext, 0},
+    {"pio-set-multiple-8", step_set_multiple_8, 0},
+    {"pio-read-multiple", step_pio_read_multiple, 0},
+    {"pio-write-multiple-ext", step_pio_write_multiple_ext, 0},
+    {"pio-read-back-multiple", step_pio_read_back_multiple, 0},
+    {"pio-bad-lba", step_pio_bad_lba, -EIO},
+    {"recover-pio-bad-lba", step_recover, 1},
+    {"pio-set-multiple-bad", step_set_multiple_bad, -EIO},
+    {"recover-set-multiple", step_recover, 1},
     {"comreset-in-flight", step_comreset_in_flight, 1},
     {"read-after-comreset", step_read_4k, 0},
     {"hba-reset-end", step_hba_reset, 1},

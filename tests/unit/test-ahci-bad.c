@@ -298,6 +298,16 @@ START_TEST(test_prdt_longer_than_needed)
 }
 END_TEST
 
+/* The LBA of the D2H FIS port 0 last received (ATA8-ACS error outputs). */
+static uint64_t d2h_lba(void)
+{
+    const uint8_t *f = am_ram(am.a.port[0].fb + 0x40);
+
+    ck_assert_uint_eq(f[0], 0x34);
+    return (uint64_t)f[4] | (uint64_t)f[5] << 8 | (uint64_t)f[6] << 16 |
+           (uint64_t)f[8] << 24 | (uint64_t)f[9] << 32 | (uint64_t)f[10] << 40;
+}
+
 START_TEST(test_bad_lba_beyond_disk)
 {
     uint64_t buf = qos_alloc(&am.q, 8192, 4096);
@@ -305,14 +315,17 @@ START_TEST(test_bad_lba_beyond_disk)
     uint8_t fis[20];
     Bad b;
 
+    /* The error output names the first sector that is not there. */
     prepare_read(0, AM_DISK_SECTORS - 4, 8, &prd, 1);
     bad_begin(&b);
     run_bad(0, false);
+    ck_assert_uint_eq(d2h_lba(), AM_DISK_SECTORS);
     bad_end(&b, 0, 0x10);
 
     prepare_read(0, 0xffffffffffffULL, 1, &prd, 1);
     bad_begin(&b);
     run_bad(0, false);
+    ck_assert_uint_eq(d2h_lba(), 0xffffffffffffULL);
     bad_end(&b, 0, 0x10);
 
     qahci_fis_ncq(fis, QATA_WRITE_FPDMA_QUEUED, 6, AM_DISK_SECTORS, 1, false);

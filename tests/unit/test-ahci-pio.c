@@ -390,24 +390,46 @@ END_TEST
 /* ---- SET MULTIPLE MODE and READ/WRITE MULTIPLE ----------------------------
  */
 
-START_TEST(test_multiple_needs_set_multiple)
+/*
+ * Multiple mode comes up on, in blocks of 16 (as QEMU's ide-hd), IDENTIFY
+ * word 59 says so; SET MULTIPLE MODE 0 turns it off, and then READ/WRITE
+ * MULTIPLE abort; a hardware reset (COMRESET) brings the default back.
+ */
+START_TEST(test_multiple_mode_default)
 {
-    uint64_t buf = qos_alloc(&am.q, 8192, 4096);
-    QAhciPrd prd = {buf, 8192, false};
+    uint64_t buf = qos_alloc(&am.q, 20 * 512, 4096);
+    QAhciPrd prd = {buf, 20 * 512, false};
+    uint16_t id[256];
 
     am_start_port(&am.a, 0);
-    /* Multiple mode is off after power-on: ABRT and one log line. */
+    ck_assert_int_eq(qahci_identify(&am.a, 0, id), 0);
+    ck_assert_uint_eq(id[47], 0x8010);
+    ck_assert_uint_eq(id[59], 0x0110);
+    pio_issue(0, 0, READ_MULTIPLE, 0, 20, &prd, 1);
+    expect_read_done(0, 0, 4 * 512, 20 * 512); /* blocks of 16: 16, 4 */
+
+    /* Count 0 turns it off: ABRT and one log line, for all four. */
+    set_multiple(0, 0);
+    ck_assert_int_eq(qahci_identify(&am.a, 0, id), 0);
+    ck_assert_uint_eq(id[59], 0);
     ck_assert_int_eq(pio_fail(0, 0, READ_MULTIPLE, 0, 16, &prd, 1, 0x04, 0), 1);
     pio_fail(0, 1, WRITE_MULTIPLE, 0, 16, &prd, 1, 0x04, 0);
     pio_fail(0, 2, READ_MULTIPLE_EXT, 0, 16, &prd, 1, 0x04, 0);
     pio_fail(0, 3, WRITE_MULTIPLE_EXT, 0, 16, &prd, 1, 0x04, 0);
 
-    /* Count 0 turns it off again. */
+    /* SET MULTIPLE MODE turns it on again, in its blocks. */
     set_multiple(0, 4);
     pio_issue(0, 4, READ_MULTIPLE, 0, 16, &prd, 1);
     expect_read_done(0, 4, 2048, 8192);
+
+    /* COMRESET: the disk's hardware reset restores blocks of 16. */
     set_multiple(0, 0);
-    pio_fail(0, 5, READ_MULTIPLE, 0, 16, &prd, 1, 0x04, 0);
+    ck_assert(qahci_port_comreset(&am.a, 0));
+    am_start_port(&am.a, 0);
+    ck_assert_int_eq(qahci_identify(&am.a, 0, id), 0);
+    ck_assert_uint_eq(id[59], 0x0110);
+    pio_issue(0, 5, READ_MULTIPLE, 0, 20, &prd, 1);
+    expect_read_done(0, 5, 4 * 512, 20 * 512);
 }
 END_TEST
 
@@ -533,7 +555,9 @@ START_TEST(test_pio_errors)
     ck_assert_uint_eq(am_ram(am.a.port[0].fb + QAHCI_RFIS_PSFIS)[0], STALE);
     ck_assert_uint_eq(qahci_slot_prdbc(&am.a, 0, 5), 0);
     blk_inject_error(am.blk[0], BLOCK_OP_WRITE, 1, EIO);
-    pio_fail(0, 6, WRITE_MULTIPLE, 0, 4, &prd, 1, 0x04, 0); /* mode off */
+    set_multiple(0, 0);
+    /* Refused before the disk: the injected error is still to come. */
+    pio_fail(0, 6, WRITE_MULTIPLE, 0, 4, &prd, 1, 0x04, 0);
     pio_fail(0, 6, WRITE_SECTORS, 0, 4, &prd, 1, 0x04, 0);
 
     /* CHS addressing (LBA bit clear) is not supported. */
@@ -583,7 +607,7 @@ Suite *ahci_pio_suite(void)
     tcase_add_test(tc, test_sectors_ext);
     tcase_add_test(tc, test_unaligned_prds);
     tcase_add_test(tc, test_ext_count0_is_65536);
-    tcase_add_test(tc, test_multiple_needs_set_multiple);
+    tcase_add_test(tc, test_multiple_mode_default);
     tcase_add_test(tc, test_set_multiple_values);
     tcase_add_test(tc, test_read_write_multiple);
     tcase_add_test(tc, test_multiple_survives_srst);

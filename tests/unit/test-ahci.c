@@ -461,6 +461,11 @@ START_TEST(test_ncq_32_tags)
     ck_assert_uint_eq(blk_in_flight(am.blk[0]), 32);
     ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_SACT), 0xffffffff);
     ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_CI), 0); /* accepted */
+    /* Accepted with a D2H FIS that clears BSY, I clear: no DHRS. */
+    ck_assert_uint_eq(am_ram(fb + 0x40)[0], 0x34);
+    ck_assert_uint_eq(am_ram(fb + 0x40)[1] & 0x40, 0);
+    ck_assert_uint_eq(am_ram(fb + 0x40)[2], 0x50);
+    ck_assert_uint_eq(qahci_px_rreg(a, 0, QAHCI_PX_IS) & QAHCI_PX_IS_DHRS, 0);
     ck_assert_int_eq(qahci_wait(a, 0, 0xffffffff, QAHCI_TIMEOUT_MS), 0);
     blk_inject_delay_us(am.blk[0], 0);
     ck_assert_uint_eq(am_ram(fb + 0x58)[0], 0xa1); /* Set Device Bits */
