@@ -58,22 +58,30 @@ static void intx_update_bh(void *opaque)
 /* Any thread: an owning IOThread, the main loop, or a vCPU. */
 static void raise_irq(VirtioPciDevice *d, uint16_t vector, uint8_t isr_bit)
 {
+    uint8_t old;
+
     if (atomic_load(&d->msix_enabled)) {
         if (vector != VIRTIO_PCI_NO_VECTOR) {
             pci_msix_notify(&d->pci, vector);
         }
         return;
     }
-    atomic_fetch_or(&d->isr, isr_bit);
+    old = atomic_fetch_or(&d->isr, isr_bit);
     if (bql_locked()) {
         pci_set_intx(&d->pci, 1);
-    } else {
-        /*
-         * pci_set_intx() needs the big lock, which IOThreads never take.
-         * The trace shows the request's interrupt here, where it is asked
-         * for: the BH that raises the line serves every request since.
-         */
-        TRACE(IRQ, trace_current_id(), .a = {0, 1}, .s = {"intx-bh"});
+        return;
+    }
+    /*
+     * pci_set_intx() needs the big lock, which IOThreads never take. The
+     * trace shows the request's interrupt here, where it is asked for: the
+     * BH that raises the line serves every request since. Only the first
+     * bit since the driver's last ISR read schedules it: with bits already
+     * set, the line is up or the BH is on its way (the read clears the ISR
+     * under the big lock, so it cannot fall in between), and scheduling it
+     * again would wake the main loop once more for every completion.
+     */
+    TRACE(IRQ, trace_current_id(), .a = {0, 1}, .s = {"intx-bh"});
+    if (!old) {
         aio_bh_schedule(d->intx_bh);
     }
 }
