@@ -12,6 +12,9 @@
 #   make boot-stats           20 guest boots in a row (N=...): how many had
 #                             lapic-deadline, hres, a clean kernel log
 #   make bench-boot           boot-to-init, minivmm vs QEMU -accel kvm, same L1
+#   make bench-guest          the same boots with iotest's 128 MiB per disk
+#                             (MIB=...): in-guest AHCI and virtio-blk (on an
+#                             IOThread) times, minivmm vs QEMU, PAIRS=5
 #   make powercut             kill L1 under the guest's fsynced writes (two
 #                             SATA, two virtio, raw and ext4) and check the
 #                             images: N=20 runs per mode, MODES=writeback,none
@@ -22,7 +25,7 @@
 
 KVM_SMOKE := $(BUILD)/tests/nested/kvm-smoke
 
-.PHONY: check-nested-smoke demo check-linux boot-stats bench-boot powercut
+.PHONY: check-nested-smoke demo check-linux boot-stats bench-boot bench-guest powercut
 
 # Static: L1's initramfs has no libraries. Sanitizers cannot link static.
 $(KVM_SMOKE): tests/nested/kvm-smoke.c
@@ -44,6 +47,9 @@ boot-stats: minivmm $(BUILD)/minivmm-static guest
 
 bench-boot: minivmm $(BUILD)/minivmm-static guest
 	scripts/boot-time.sh $(or $(PAIRS),3)
+
+bench-guest: minivmm $(BUILD)/minivmm-static guest
+	MIB=$(or $(MIB),128) scripts/boot-time.sh $(or $(PAIRS),5)
 
 # Not in check or CI: one nested boot per run, 40 by default.
 powercut: $(BUILD)/minivmm-static guest
