@@ -91,6 +91,7 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/test-trace.c tests/unit/test-exit.c \
              tests/unit/test-msi-routes.c tests/unit/test-stress.c \
              tests/unit/test-crash.c tests/unit/test-sandbox.c \
+             tests/unit/test-aio-uring.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests

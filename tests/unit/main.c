@@ -43,6 +43,7 @@ int main(void)
     srunner_add_suite(sr, stress_suite());
     srunner_add_suite(sr, crash_suite());
     srunner_add_suite(sr, sandbox_suite());
+    srunner_add_suite(sr, aio_uring_suite());
     int failed;
 
     srunner_run_all(sr, CK_NORMAL);

@@ -20,5 +20,6 @@ Suite *msi_routes_suite(void);
 Suite *stress_suite(void);
 Suite *crash_suite(void);
 Suite *sandbox_suite(void);
+Suite *aio_uring_suite(void);
 
 #endif
