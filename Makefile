@@ -176,12 +176,12 @@ check-all: $(UNIT_BIN) $(QTEST_BIN) $(BUILD)/minivmm
 	$(MAKE) --no-print-directory check-uring-flags
 	$(MAKE) --no-print-directory check-acpi
 
-# The aio and block suites again under each io_uring flag set, added to
-# every context they create (a set the kernel refuses is dropped, and says
-# so). "defer" includes single-issuer.
+# The aio, aio-uring and block suites again under each io_uring flag set,
+# added to every context they create (a set the kernel refuses is dropped,
+# and says so). "defer" includes single-issuer.
 URING_FLAG_SETS := single-issuer coop single-issuer,coop defer defer,coop
 check-uring-flags: $(UNIT_BIN)
-	@for f in $(URING_FLAG_SETS); do for s in aio block; do \
+	@for f in $(URING_FLAG_SETS); do for s in aio aio-uring block; do \
 	    echo "check-uring-flags: $$s suite, flags $$f"; \
 	    $(CK_ENV) MINIVMM_TEST_URING_FLAGS=$$f CK_RUN_SUITE=$$s \
 	        $(UNIT_BIN) || exit 1; \

@@ -180,6 +180,7 @@ struct AioContext {
      * Cleared for good when the kernel refuses the READ.
      */
     bool notifier_read;
+    bool notifier_blocking; /* notify_fd had to lose O_NONBLOCK for it */
     bool notifier_armed;
     bool notifier_to_arm;
     uint64_t notifier_buf;

@@ -278,20 +278,29 @@ static int notifier_set_blocking(AioContext *ctx, bool blocking)
 }
 
 /*
- * The kernel refused the READ: poll the eventfd as before, its handler
- * reading it. The handler's read must not block (another waiter of the
- * main context may have consumed the wake-up), so O_NONBLOCK comes back.
+ * The kernel failed the READ after set-up accepted it: poll the eventfd
+ * as before, its handler reading it. That read must not block (another
+ * waiter of the main context may have consumed the wake-up), so only a
+ * non-blocking eventfd can go back to it. One made blocking at set-up
+ * keeps its READ, re-armed at each prepare: fcntl() is not for now, since
+ * the threads that may reap this completion run sandboxed without it.
  */
 static void notifier_read_give_up(AioContext *ctx, int err)
 {
     AioHandler *node;
 
-    log_once("io_uring refused to read the event loop's eventfd (%s): "
+    if (ctx->notifier_blocking) {
+        log_once("io_uring failed to read the event loop's eventfd (%s): "
+                 "reading it again",
+                 strerror(-err));
+        ctx->notifier_to_arm = true;
+        return;
+    }
+    log_once("io_uring failed to read the event loop's eventfd (%s): "
              "polling it instead",
              strerror(-err));
     ctx->notifier_read = false;
     ctx->notifier_to_arm = false;
-    notifier_set_blocking(ctx, false);
     LIST_FOREACH(node, &ctx->handlers, node)
     {
         if (node->fd == ctx->notify_fd) {
@@ -318,21 +327,63 @@ static void notifier_read_done(AioContext *ctx, int res)
 }
 
 /*
- * Read the eventfd through the ring. io_uring hands a read of a blocking,
- * pollable file to its internal poll and completes it once there is data;
- * a non-blocking one it may complete at once with -EAGAIN, so the eventfd
- * is made blocking. Only this READ reads it now, and aio_notify()'s
- * write would block only if the counter reached 2^64 - 2.
+ * Submit the READ now and say what became of it: 1 pending, as it should
+ * be with nothing to read, else its result.
+ */
+static int notifier_try_read(AioContext *ctx)
+{
+    struct __kernel_timespec now = {0};
+    struct io_uring_cqe *cqe;
+    int res;
+
+    arm_notifier(ctx);
+    io_uring_submit(&ctx->ring);
+    /* Entering with GETEVENTS runs the task work an inline result may be. */
+    if (io_uring_wait_cqe_timeout(&ctx->ring, &cqe, &now) < 0) {
+        return 1;
+    }
+    res = cqe->res;
+    io_uring_cqe_seen(&ctx->ring, cqe);
+    ctx->notifier_armed = false;
+    return res;
+}
+
+/*
+ * Read the eventfd through the ring where the kernel does it properly,
+ * decided now, at set-up: the sandbox that may come later has no fcntl()
+ * for IOThreads and vCPUs. A READ of a pollable file waits for data in the
+ * kernel; but a kernel whose eventfds do not support non-blocking reads
+ * inside io_uring (older ones) completes a READ of a non-blocking one at
+ * once with -EAGAIN. Then the eventfd is made blocking, which is safe: only
+ * this READ reads it from now on, and aio_notify()'s write would block only
+ * at a count of 2^64 - 2. Any other error: poll it as before.
  */
 static void notifier_read_init(AioContext *ctx)
 {
+    int res;
+
     ctx->notifier_read = atomic_load(&notifier_read_on);
-    if (ctx->notifier_read && notifier_set_blocking(ctx, true) < 0) {
-        ctx->notifier_read = false;
+    if (!ctx->notifier_read) {
+        return;
     }
-    if (ctx->notifier_read) {
-        arm_notifier(ctx);
+    res = notifier_try_read(ctx);
+    if (res == -EAGAIN && notifier_set_blocking(ctx, true) == 0) {
+        ctx->notifier_blocking = true;
+        res = notifier_try_read(ctx);
     }
+    if (res >= 0) {
+        /* Pending; or a wake-up already, consumed: the next READ waits. */
+        ctx->notifier_to_arm = !ctx->notifier_armed;
+        return;
+    }
+    if (ctx->notifier_blocking) {
+        notifier_set_blocking(ctx, false);
+        ctx->notifier_blocking = false;
+    }
+    log_once("io_uring cannot read the event loop's eventfd (%s): polling "
+             "it instead",
+             strerror(-res));
+    ctx->notifier_read = false;
 }
 
 static void disarm_poll(AioContext *ctx, AioHandler *node)

@@ -151,6 +151,9 @@ static void count_done(CqeHandler *handler)
  * The kernel ends a multishot poll when it cannot post a CQE for it (the
  * completion ring is full): the last CQE comes without IORING_CQE_F_MORE.
  * The handler runs and the poll is re-armed: later events still reach it.
+ * With DEFER_TASKRUN the wake-up waits as task work for the next enter
+ * with GETEVENTS, and by then the loop has reaped the ring: the kernel
+ * need not end the poll, and only the events are checked.
  */
 START_TEST(test_multishot_poll_ended_by_kernel_is_rearmed)
 {
@@ -188,7 +191,9 @@ START_TEST(test_multishot_poll_ended_by_kernel_is_rearmed)
         }
         ck_assert_int_eq(nops[i].calls, 1);
     }
-    ck_assert_uint_gt(stats_of(c).poll_rearms, before.poll_rearms);
+    if (!(aio_context_uring_flags(c) & IORING_SETUP_DEFER_TASKRUN)) {
+        ck_assert_uint_gt(stats_of(c).poll_rearms, before.poll_rearms);
+    }
 
     fire_times(c, &p, 2); /* the re-armed poll still sees each event */
     ck_assert_int_eq(p.total, 3);
