@@ -112,7 +112,7 @@ ALL_C     := $(shell find util aio block devices vmm firmware tests \
                  -name '*.[ch]' 2>/dev/null | sort)
 
 .PHONY: all deps check check-all check-tsan check-uring-flags check-acpi check-qemu bench bench-aio bench-block bench-repro \
-        bench-uring \
+        bench-uring bench-uring-syscalls \
         format format-check clean
 
 all: minivmm
@@ -226,6 +226,7 @@ $(NOTRACE)/tests/bench-%: $(NOTRACE)/tests/bench/bench-%.o \
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 URING_SRCS := tests/bench/bench-uring.c tests/bench/bench-uring-stats.c \
+              tests/bench/bench-uring-syscalls.c \
               tests/qos/qos.c tests/qos/qos-local.c \
               tests/qos/pci.c tests/qos/virtio.c tests/qos/virtio-blk.c
 
@@ -258,6 +259,10 @@ bench-repro: $(BENCH_REPRO) $(BUILD)/minivmm
 # io_uring setup flags x polling policies, virtio-blk on one IOThread.
 bench-uring: $(BENCH_URING)
 	$(BENCH_URING)
+
+# System calls per I/O before and after each event loop switch.
+bench-uring-syscalls: $(BENCH_URING)
+	BENCH_URING_MODE=syscalls $(BENCH_URING)
 
 # Parts with their own rules: firmware tests, the guest, the nested harness.
 -include $(sort $(wildcard mk/*.mk))
