@@ -242,6 +242,13 @@ void aio_notify(AioContext *ctx);
  * given, is called while busy-polling and returns true when there is work;
  * io_poll_ready (io_read if NULL) then handles it. Passing NULL for both
  * io_read and io_write removes the handler. Call on the home thread.
+ *
+ * With multishot polls (io_uring's default, aio_set_uring_multishot()) a
+ * handler runs once per wake-up of the fd, not while it stays ready: it
+ * must consume what made the fd ready (an eventfd's counter), or remove
+ * itself and register again when it wants to hear of the rest (the
+ * console's stdin does, when the guest's receive FIFO is full): a new
+ * registration arms a new poll, which sees the fd as it is.
  */
 void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
                         IOHandler *io_write, AioPollFn *io_poll,
