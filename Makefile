@@ -93,6 +93,7 @@ UNIT_SRCS := tests/unit/main.c tests/unit/loop-thread.c \
              tests/unit/test-crash.c tests/unit/test-sandbox.c \
              tests/unit/test-ahci-pio.c \
              tests/unit/test-vq-mapping.c \
+             tests/unit/test-aio-uring.c \
              $(QOS_SRCS)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(BUILD)/tests/unit-tests
@@ -115,7 +116,7 @@ ALL_C     := $(shell find util aio block devices vmm firmware tests \
                  -name '*.[ch]' 2>/dev/null | sort)
 
 .PHONY: all deps check check-all check-tsan check-uring-flags check-acpi check-qemu bench bench-aio bench-block bench-repro \
-        bench-uring \
+        bench-uring bench-uring-syscalls \
         format format-check clean
 
 all: minivmm
@@ -179,12 +180,12 @@ check-all: $(UNIT_BIN) $(QTEST_BIN) $(BUILD)/minivmm
 	$(MAKE) --no-print-directory check-uring-flags
 	$(MAKE) --no-print-directory check-acpi
 
-# The aio and block suites again under each io_uring flag set, added to
-# every context they create (a set the kernel refuses is dropped, and says
-# so). "defer" includes single-issuer.
+# The aio, aio-uring and block suites again under each io_uring flag set,
+# added to every context they create (a set the kernel refuses is dropped,
+# and says so). "defer" includes single-issuer.
 URING_FLAG_SETS := single-issuer coop single-issuer,coop defer defer,coop
 check-uring-flags: $(UNIT_BIN)
-	@for f in $(URING_FLAG_SETS); do for s in aio block; do \
+	@for f in $(URING_FLAG_SETS); do for s in aio aio-uring block; do \
 	    echo "check-uring-flags: $$s suite, flags $$f"; \
 	    $(CK_ENV) MINIVMM_TEST_URING_FLAGS=$$f CK_RUN_SUITE=$$s \
 	        $(UNIT_BIN) || exit 1; \
@@ -231,6 +232,7 @@ $(NOTRACE)/tests/bench-%: $(NOTRACE)/tests/bench/bench-%.o \
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 URING_SRCS := tests/bench/bench-uring.c tests/bench/bench-uring-stats.c \
+              tests/bench/bench-uring-syscalls.c \
               tests/qos/qos.c tests/qos/qos-local.c \
               tests/qos/pci.c tests/qos/virtio.c tests/qos/virtio-blk.c
 
@@ -263,6 +265,10 @@ bench-repro: $(BENCH_REPRO) $(BUILD)/minivmm
 # io_uring setup flags x polling policies, virtio-blk on one IOThread.
 bench-uring: $(BENCH_URING)
 	$(BENCH_URING)
+
+# System calls per I/O before and after each event loop switch.
+bench-uring-syscalls: $(BENCH_URING)
+	BENCH_URING_MODE=syscalls $(BENCH_URING)
 
 # Parts with their own rules: firmware tests, the guest, the nested harness.
 -include $(sort $(wildcard mk/*.mk))

@@ -31,9 +31,14 @@ typedef struct AioHandler {
     LIST_ENTRY(AioHandler) node;       /* ctx->handlers or ->deleted_handlers */
     LIST_ENTRY(AioHandler) node_ready; /* an AioReady list */
 
-    /* fdmon-io_uring: the one-shot POLL_ADD SQE currently armed. */
+    /*
+     * fdmon-io_uring: the POLL_ADD currently armed, one-shot or multishot.
+     * poll_armed stays true until the kernel's last CQE for it, the one
+     * without IORING_CQE_F_MORE: until then the kernel holds poll_cqe.
+     */
     CqeHandler poll_cqe;
     bool poll_armed;
+    bool poll_armed_before; /* a later arm is a re-arm (for the stats) */
     /*
      * fdmon-io_uring: a POLL_ADD (or, once deleted, a POLL_REMOVE) still to
      * be queued, on ctx->polls_to_queue until the next prepare: the poll
@@ -96,6 +101,8 @@ typedef struct FDMonOps {
     bool (*poll_ready)(AioContext *ctx);
     int (*add_sqe)(AioContext *ctx, AioPrepSqeFunc *prep, void *opaque,
                    CqeHandler *handler);
+    /* Ask the kernel to cancel the request of @handler (aio_cancel_sqe()). */
+    int (*cancel_sqe)(AioContext *ctx, CqeHandler *handler);
     /* May @node be freed now (no armed request refers to it)? */
     bool (*can_free)(AioHandler *node);
 } FDMonOps;
@@ -161,6 +168,23 @@ struct AioContext {
     unsigned sqes_in_flight;  /* aio_add_sqe() requests not completed yet */
     atomic_uint io_in_flight; /* block requests (aio_context_io_begin()) */
     AioHandlerList polls_to_queue; /* see AioHandler.poll_to_queue */
+    /*
+     * aio_set_uring_multishot(): fd handlers get multishot polls. Cleared
+     * for good when the kernel refuses one (it predates them).
+     */
+    bool multishot;
+    /*
+     * aio_set_uring_notifier_read(): notify_fd is read by an io_uring READ
+     * into notifier_buf rather than polled. notifier_armed: the READ is in
+     * the kernel; notifier_to_arm: it is to be queued at the next prepare.
+     * Cleared for good when the kernel refuses the READ.
+     */
+    bool notifier_read;
+    bool notifier_blocking; /* notify_fd had to lose O_NONBLOCK for it */
+    bool notifier_armed;
+    bool notifier_to_arm;
+    uint64_t notifier_buf;
+    CqeHandler notifier_cqe;
     /* aio_uring_inject_submit_error(): fail this many submits so. */
     int inject_submit_errno;
     unsigned inject_submit_count;
@@ -169,7 +193,8 @@ struct AioContext {
     struct {
         atomic_ullong iterations, waits, wait_timeouts, wait_notified, wait_io,
             notify_writes, poll_successes, sqes_queued, cqes_dispatched,
-            poll_time_ns;
+            poll_time_ns, uring_enters, notifier_reads, notifier_wakes, ppolls,
+            poll_rearms;
     } stats;
 };
 
@@ -211,6 +236,8 @@ bool aio_bh_pending(AioContext *ctx);
 void aio_notify_accept(AioContext *ctx);
 void aio_context_notifier_read(void *opaque);
 bool aio_context_notifier_poll(void *opaque);
+void aio_context_notifier_poll_ready(void *opaque);
+bool aio_context_on_loop_thread(AioContext *ctx);
 
 /* timer.c */
 bool aio_timers_run(AioContext *ctx);

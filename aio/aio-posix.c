@@ -3,10 +3,12 @@
  *
  * One iteration of aio_poll():
  *
- *   announce the sleep (notify_me)  ->  compute the timeout
- *     -> busy-poll for a while if enabled  ->  fd monitor: prepare, wait
- *     -> collect what the wait found  ->  dispatch: io_uring completions,
- *        fd handlers, bottom halves, expired timers.
+ *   compute the timeout  ->  fd monitor: prepare
+ *     -> busy-poll for a while if enabled
+ *     -> announce the sleep (notify_me), only if polling found nothing
+ *     -> fd monitor: wait  ->  collect what the wait found
+ *     -> dispatch: io_uring completions, fd handlers, bottom halves,
+ *        expired timers.
  *
  * The main loop (main-loop.c) runs the same iteration with hooks that drop
  * the big lock around the wait.
@@ -372,6 +374,19 @@ static void count_wake(AioContext *ctx, int wait_ret, int64_t slept_ns)
     TRACE(LOOP_WAKE, 0, .a = {slept_ns}, .s = {ctx->trace_name, why});
 }
 
+/*
+ * Tell notifiers that this thread is about to sleep (see aio_notify()):
+ * from here on they write the eventfd. Returns false when a notify came
+ * before the announcement, and sleeping would miss it.
+ */
+static bool announce_sleep(AioContext *ctx)
+{
+    atomic_fetch_add(&ctx->notify_me, 2);
+    /* Store notify_me, then load 'notified'; aio_notify() does the reverse. */
+    atomic_thread_fence(memory_order_seq_cst);
+    return !atomic_load_explicit(&ctx->notified, memory_order_relaxed);
+}
+
 bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
                          const AioWaitHooks *hooks)
 {
@@ -380,6 +395,16 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
     bool polling = blocking && ctx->poll_params.max_ns > 0 && !hooks;
     bool progress = false;
     bool learn; /* this pass teaches the polling policy */
+    /*
+     * When to raise notify_me (aio_set_notify_after_poll()): as QEMU does,
+     * only once polling has failed and the thread is about to sleep. While
+     * it polls, an aio_notify() from another thread (a BH, a completion
+     * handed over) only sets 'notified', which the notifier's io_poll()
+     * sees: no eventfd write, no poll completion, no IPI. Switched off,
+     * notify_me goes up first, and every such notify writes the eventfd.
+     */
+    bool announce_late = aio_get_notify_after_poll();
+    bool announced = false;
     int64_t timeout, start = 0;
     AioWaitKind kind = AIO_WAIT_IDLE;
 
@@ -387,10 +412,10 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
     STAILQ_INIT(&ready.cqes);
     stat_inc(&ctx->stats.iterations);
 
-    if (blocking) {
-        /* Announce the sleep before looking for work (see aio_notify()). */
-        atomic_fetch_add(&ctx->notify_me, 2);
-        atomic_thread_fence(memory_order_seq_cst);
+    if (blocking && !announce_late) {
+        /* Announce the sleep before looking for work. */
+        announce_sleep(ctx);
+        announced = true;
     }
     timeout = blocking ? aio_compute_timeout(ctx) : 0;
     if (hooks) {
@@ -432,6 +457,13 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
             timeout = 0;
         }
     }
+    if (blocking && announce_late && timeout != 0) {
+        /* Nothing found: now it sleeps, unless a notify came meanwhile. */
+        announced = true;
+        if (!announce_sleep(ctx)) {
+            timeout = 0;
+        }
+    }
 
     if (timeout != 0 || ctx->fdmon->need_wait(ctx)) {
         int64_t slept_from = 0;
@@ -459,8 +491,10 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
     }
     ctx->fdmon->collect(ctx, &wait, &ready);
 
-    if (blocking) {
+    if (announced) {
         atomic_fetch_sub(&ctx->notify_me, 2);
+    }
+    if (blocking) {
         aio_notify_accept(ctx);
     }
     if (learn) {

@@ -143,6 +143,39 @@ typedef struct AioContextOptions {
 } AioContextOptions;
 
 /*
+ * How the io_uring fd monitor watches fds, process-wide, for contexts
+ * created afterwards (each context keeps what it was created with):
+ *
+ * multishot (default on): one IORING_POLL_ADD_MULTI per fd handler, which
+ * posts a CQE each time the fd is woken, instead of a one-shot POLL_ADD
+ * re-armed after every event. Falls back to one-shot where the kernel
+ * refuses it (Linux < 5.13) or ends it. A multishot poll reports wake-ups,
+ * not a level: a handler must consume what made its fd ready (eventfd
+ * handlers read the counter), or re-register to be told again.
+ *
+ * notifier read (default on): the context's own eventfd is read by an
+ * io_uring READ, re-armed after each wake-up, instead of a poll whose
+ * handler calls read(2): a wake-up then costs no system call of its own.
+ * Falls back to the poll where the kernel refuses the read.
+ */
+void aio_set_uring_multishot(bool on);
+bool aio_get_uring_multishot(void);
+void aio_set_uring_notifier_read(bool on);
+bool aio_get_uring_notifier_read(void);
+
+/*
+ * The notify protocol, process-wide (default on). On: a blocking aio_poll()
+ * raises notify_me only once busy-polling has found nothing and it is about
+ * to sleep, as QEMU does; an aio_notify() while it polls sets 'notified',
+ * which the poll sees, and writes no eventfd. Off: notify_me goes up before
+ * polling, so every aio_notify() to a polling thread writes the eventfd.
+ * Also on: aio_add_sqe() by the thread that runs the context's loop
+ * notifies nobody, since that thread submits before it next sleeps.
+ */
+void aio_set_notify_after_poll(bool on);
+bool aio_get_notify_after_poll(void);
+
+/*
  * Create a context whose home thread is the calling thread. Returns NULL and
  * sets errno on failure (with AIO_FDMON_IO_URING, when io_uring cannot be set
  * up).
@@ -209,6 +242,13 @@ void aio_notify(AioContext *ctx);
  * given, is called while busy-polling and returns true when there is work;
  * io_poll_ready (io_read if NULL) then handles it. Passing NULL for both
  * io_read and io_write removes the handler. Call on the home thread.
+ *
+ * With multishot polls (io_uring's default, aio_set_uring_multishot()) a
+ * handler runs once per wake-up of the fd, not while it stays ready: it
+ * must consume what made the fd ready (an eventfd's counter), or remove
+ * itself and register again when it wants to hear of the rest (the
+ * console's stdin does, when the guest's receive FIFO is full): a new
+ * registration arms a new poll, which sees the fd as it is.
  */
 void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
                         IOHandler *io_write, AioPollFn *io_poll,
@@ -297,6 +337,20 @@ int aio_add_sqe(AioPrepSqeFunc *prep_sqe, void *opaque, CqeHandler *handler);
 int aio_context_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep_sqe, void *opaque,
                         CqeHandler *handler);
 
+/*
+ * Ask the kernel to cancel the request @handler was queued with on @ctx
+ * (aio_context_add_sqe()/aio_add_sqe()), for a request that must go away
+ * on reset or drain. Call on the home thread. The handler's callback still
+ * runs exactly once, on the home thread as usual: with cqe.res ==
+ * -ECANCELED if the kernel stopped the request, or with its own result if
+ * it finished first (a read already in the device is not stopped). Until
+ * then the kernel may still use the request's buffers; after it, the
+ * context has no trace of the request, so a drain that waits for the
+ * callback ends. Returns 0, -ENOTSUP without io_uring, or -EAGAIN when the
+ * SQ ring is full and the kernel refused it (try again later).
+ */
+int aio_cancel_sqe(AioContext *ctx, CqeHandler *handler);
+
 /* The process-wide notify-on-SQE switch (default on). */
 void aio_set_notify_on_sqe(bool on);
 bool aio_get_notify_on_sqe(void);
@@ -321,12 +375,23 @@ void aio_uring_inject_submit_error(AioContext *ctx, int err, unsigned count);
  */
 
 typedef struct AioContextStats {
-    uint64_t iterations;      /* aio_poll() / main loop iterations */
-    uint64_t waits;           /* times the thread went to sleep */
-    uint64_t wait_timeouts;   /* sleeps that ended by timeout, */
-    uint64_t wait_notified;   /* ... by aio_notify() (the eventfd), */
-    uint64_t wait_io;         /* ... by a completion or another fd */
-    uint64_t notify_writes;   /* eventfd writes by aio_notify() */
+    uint64_t iterations;    /* aio_poll() / main loop iterations */
+    uint64_t waits;         /* times the thread went to sleep */
+    uint64_t wait_timeouts; /* sleeps that ended by timeout, */
+    uint64_t wait_notified; /* ... by aio_notify() (the eventfd), */
+    uint64_t wait_io;       /* ... by a completion or another fd */
+    uint64_t notify_writes; /* eventfd writes by aio_notify() */
+    /*
+     * System calls made by the loop itself, counted where it makes them:
+     * io_uring_enter (liburing enters only when it must; the count follows
+     * its rules), read(2) of the eventfd, ppoll(). Not counted: the
+     * notifiers' writes (notify_writes), and handlers' own calls.
+     */
+    uint64_t syscalls;
+    uint64_t uring_enters;    /* of which io_uring_enter */
+    uint64_t notifier_reads;  /* of which read(2) of the eventfd */
+    uint64_t notifier_wakes;  /* eventfd wake-ups consumed (read or READ) */
+    uint64_t poll_rearms;     /* POLL_ADDs queued after the first */
     uint64_t poll_successes;  /* busy-poll loops that found work */
     uint64_t poll_time_ns;    /* time spent busy-polling, in all */
     uint64_t sqes_queued;     /* aio_add_sqe() calls */

@@ -39,6 +39,16 @@ bool aio_context_in_home_thread(AioContext *ctx)
     return ctx == thread_ctx;
 }
 
+/*
+ * True on the thread that runs @ctx's loop (the IOThread, the main loop
+ * thread): narrower than the home thread, which for the main context is
+ * any big-lock holder, vCPU threads included.
+ */
+bool aio_context_on_loop_thread(AioContext *ctx)
+{
+    return ctx == thread_ctx;
+}
+
 /* ---- aio_notify()
  * ------------------------------------------------------------ */
 
@@ -101,7 +111,11 @@ void aio_context_notifier_read(void *opaque)
     uint64_t value;
     ssize_t r = read(ctx->notify_fd, &value, sizeof(value));
 
-    (void)r; /* EAGAIN: another waiter of the main context consumed it */
+    stat_inc(&ctx->stats.notifier_reads);
+    if (r > 0) {
+        stat_inc(&ctx->stats.notifier_wakes);
+    }
+    /* EAGAIN: another waiter of the main context consumed it */
 }
 
 /* While busy-polling, a notification is seen without touching the eventfd. */
@@ -110,6 +124,15 @@ bool aio_context_notifier_poll(void *opaque)
     AioContext *ctx = opaque;
 
     return atomic_load_explicit(&ctx->notified, memory_order_relaxed);
+}
+
+/*
+ * What busy-polling found was 'notified', which aio_poll() clears itself:
+ * the eventfd is not read, and was not written unless somebody slept.
+ */
+void aio_context_notifier_poll_ready(void *opaque)
+{
+    (void)opaque;
 }
 
 /* ---- Bottom halves
@@ -367,7 +390,8 @@ AioContext *aio_context_new(const AioContextOptions *opts)
     AioContext *saved = thread_ctx;
     thread_ctx = ctx;
     aio_set_fd_handler(ctx, ctx->notify_fd, aio_context_notifier_read, NULL,
-                       aio_context_notifier_poll, NULL, ctx);
+                       aio_context_notifier_poll,
+                       aio_context_notifier_poll_ready, ctx);
     LIST_FIRST(&ctx->handlers)->is_notifier = true;
     thread_ctx = saved;
     return ctx;
@@ -444,6 +468,12 @@ void aio_context_get_stats(AioContext *ctx, AioContextStats *s)
     s->wait_notified = atomic_load(&ctx->stats.wait_notified);
     s->wait_io = atomic_load(&ctx->stats.wait_io);
     s->notify_writes = atomic_load(&ctx->stats.notify_writes);
+    s->uring_enters = atomic_load(&ctx->stats.uring_enters);
+    s->notifier_reads = atomic_load(&ctx->stats.notifier_reads);
+    s->notifier_wakes = atomic_load(&ctx->stats.notifier_wakes);
+    s->poll_rearms = atomic_load(&ctx->stats.poll_rearms);
+    s->syscalls =
+        s->uring_enters + s->notifier_reads + atomic_load(&ctx->stats.ppolls);
     s->poll_successes = atomic_load(&ctx->stats.poll_successes);
     s->poll_time_ns = atomic_load(&ctx->stats.poll_time_ns);
     s->sqes_queued = atomic_load(&ctx->stats.sqes_queued);
@@ -456,6 +486,17 @@ void aio_context_get_stats(AioContext *ctx, AioContextStats *s)
  * ------------------------------------------------------------ */
 
 static atomic_bool notify_on_sqe = true;
+static atomic_bool notify_after_poll = true;
+
+void aio_set_notify_after_poll(bool on)
+{
+    atomic_store(&notify_after_poll, on);
+}
+
+bool aio_get_notify_after_poll(void)
+{
+    return atomic_load(&notify_after_poll);
+}
 
 void aio_set_notify_on_sqe(bool on)
 {
@@ -465,6 +506,32 @@ void aio_set_notify_on_sqe(bool on)
 bool aio_get_notify_on_sqe(void)
 {
     return atomic_load(&notify_on_sqe);
+}
+
+/*
+ * THE FIX. An SQE is queued, not submitted: only the thread that runs the
+ * loop submits, just before it sleeps. If we are a vCPU thread holding the
+ * big lock, the main loop may already be asleep and would not look at the
+ * ring again until its timeout. Wake it (with the deferred kick, the
+ * eventfd write waits for our bql_unlock(); aio/main-loop.c).
+ *
+ * The loop's own thread needs no wake-up: it submits before it next
+ * sleeps. Notifying it anyway is not free even though nobody sleeps: it
+ * sets 'notified' with a full fence, which makes the loop's next
+ * aio_compute_timeout() return 0, so each batch of SQEs would cost one
+ * extra pass of the loop that does not sleep. With the notify protocol
+ * switched off (aio_set_notify_after_poll()) it still does, as before.
+ */
+static AioKick notify_for_sqe(AioContext *ctx)
+{
+    if (!atomic_load_explicit(&notify_on_sqe, memory_order_relaxed)) {
+        return AIO_KICK_NONE;
+    }
+    if (aio_context_on_loop_thread(ctx) &&
+        atomic_load_explicit(&notify_after_poll, memory_order_relaxed)) {
+        return AIO_KICK_NONE;
+    }
+    return notify(ctx);
 }
 
 int aio_context_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep_sqe, void *opaque,
@@ -489,25 +556,24 @@ int aio_context_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep_sqe, void *opaque,
      */
     asleep = atomic_load_explicit(&ctx->notify_me, memory_order_relaxed) != 0;
 
-    /*
-     * THE FIX. The SQE is queued, not submitted: only the home thread
-     * submits, just before it sleeps. If we are a vCPU thread holding the big
-     * lock, the main loop may already be asleep and would not look at the
-     * ring again until its timeout. Wake it (with the deferred kick, the
-     * eventfd write waits for our bql_unlock(); aio/main-loop.c).
-     *
-     * Where nobody sleeps, as when the thread that runs the loop queues the
-     * SQE itself, no eventfd is written, but the call is not free:
-     * aio_notify() still sets 'notified' with a full fence, and that makes
-     * the loop's next aio_compute_timeout() return 0, so each batch of SQEs
-     * costs one extra pass of the loop that does not sleep.
-     */
-    if (atomic_load_explicit(&notify_on_sqe, memory_order_relaxed)) {
-        kick = notify(ctx);
-    }
+    kick = notify_for_sqe(ctx);
     TRACE(AIO_ADD_SQE, handler->trace_id, .a = {asleep, kick},
           .s = {ctx->trace_name});
     return 0;
+}
+
+int aio_cancel_sqe(AioContext *ctx, CqeHandler *handler)
+{
+    int ret;
+
+    if (!ctx->fdmon->cancel_sqe) {
+        return -ENOTSUP;
+    }
+    ret = ctx->fdmon->cancel_sqe(ctx, handler);
+    if (ret == 0) {
+        notify_for_sqe(ctx); /* the cancel is an SQE: it must be submitted */
+    }
+    return ret;
 }
 
 /* DATAPATH 5: a request becomes an SQE in the current context's ring. */

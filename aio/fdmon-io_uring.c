@@ -1,11 +1,21 @@
 /*
  * fdmon-io_uring: wait for fds and for custom requests with one io_uring.
  *
- * Each fd handler is a one-shot IORING_OP_POLL_ADD whose completion marks the
- * handler ready; it is re-armed at the next prepare, after the handler ran.
+ * Each fd handler is an IORING_OP_POLL_ADD whose completions mark the
+ * handler ready. Multishot (aio_set_uring_multishot()), one SQE serves every
+ * event: the kernel posts a CQE with IORING_CQE_F_MORE for each wake-up of
+ * the fd. One-shot, or when the kernel ends a multishot poll (a CQE without
+ * F_MORE), it is re-armed at the next prepare, after the handler ran.
  * A removed handler gets an IORING_OP_POLL_REMOVE and is freed once its
- * poll's completion has come back, since until then the kernel holds its
- * address.
+ * poll's last completion has come back, since until then the kernel holds
+ * its address.
+ *
+ * The context's own eventfd is not polled but read, by an IORING_OP_READ
+ * (aio_set_uring_notifier_read()): the completion that wakes the loop has
+ * consumed the wake-up already, where a poll would wake it only for its
+ * handler to call read(2). The READ is re-armed at the next prepare and
+ * goes to the kernel with the next io_uring_enter, so it costs no system
+ * call of its own.
  *
  * Nothing is lost when the kernel refuses a submit: a poll SQE that finds
  * the ring full waits on a list for the next prepare, and prepare tells
@@ -18,6 +28,7 @@
  * vCPU threads may queue SQEs under the lock meanwhile.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -29,6 +40,50 @@
 #define FDMON_IO_URING_ENTRIES 256
 
 static void poll_cqe_cb(CqeHandler *handler);
+
+static atomic_bool multishot_on = true;
+static atomic_bool notifier_read_on = true;
+
+void aio_set_uring_multishot(bool on)
+{
+    atomic_store(&multishot_on, on);
+}
+
+bool aio_get_uring_multishot(void)
+{
+    return atomic_load(&multishot_on);
+}
+
+void aio_set_uring_notifier_read(bool on)
+{
+    atomic_store(&notifier_read_on, on);
+}
+
+bool aio_get_uring_notifier_read(void)
+{
+    return atomic_load(&notifier_read_on);
+}
+
+/*
+ * The system call counter (AioContextStats.uring_enters) follows liburing's
+ * own rules, since liburing decides whether a call enters the kernel:
+ * io_uring_submit() enters when it has SQEs to hand over or when the kernel
+ * asked for it (completions overflowed, or task work waits: COOP_TASKRUN);
+ * a wait for one CQE enters when it has SQEs to submit or no CQE is there.
+ */
+static bool submit_enters(AioContext *ctx)
+{
+    unsigned sq_flags = IO_URING_READ_ONCE(*ctx->ring.sq.kflags);
+
+    return io_uring_sq_ready(&ctx->ring) > 0 ||
+           (sq_flags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
+}
+
+static bool wait_enters(AioContext *ctx, bool may_submit)
+{
+    return (may_submit && io_uring_sq_ready(&ctx->ring) > 0) ||
+           io_uring_cq_ready(&ctx->ring) == 0;
+}
 
 /*
  * For the trace, before a submit: the SQEs the kernel has not taken yet
@@ -98,6 +153,9 @@ static int submit(AioContext *ctx, AioReady *ready)
         }
         ret = injected_submit_error(ctx);
         if (!ret) {
+            if (submit_enters(ctx)) {
+                stat_inc(&ctx->stats.uring_enters);
+            }
             ret = io_uring_submit(&ctx->ring);
         }
         if (ret == -EINTR) {
@@ -140,11 +198,20 @@ static void forget_poll_later(AioHandler *node)
     }
 }
 
+/* With notifier reads, the eventfd is read (arm_notifier()), not polled. */
+static bool is_read_notifier(AioContext *ctx, AioHandler *node)
+{
+    return ctx->notifier_read && node->fd == ctx->notify_fd;
+}
+
 static void arm_poll(AioContext *ctx, AioHandler *node)
 {
     unsigned mask = 0;
     struct io_uring_sqe *sqe;
 
+    if (is_read_notifier(ctx, node)) {
+        return;
+    }
     if (node->io_read) {
         mask |= POLLIN | POLLHUP | POLLERR;
     }
@@ -157,10 +224,166 @@ static void arm_poll(AioContext *ctx, AioHandler *node)
         queue_poll_later(ctx, node);
         return;
     }
-    io_uring_prep_poll_add(sqe, node->fd, mask);
+    if (ctx->multishot) {
+        io_uring_prep_poll_multishot(sqe, node->fd, mask);
+    } else {
+        io_uring_prep_poll_add(sqe, node->fd, mask);
+    }
     node->poll_cqe.cb = poll_cqe_cb;
     io_uring_sqe_set_data(sqe, &node->poll_cqe);
     node->poll_armed = true;
+    if (node->poll_armed_before) {
+        stat_inc(&ctx->stats.poll_rearms);
+    }
+    node->poll_armed_before = true;
+}
+
+static void notifier_cqe_cb(CqeHandler *handler)
+{
+    (void)handler; /* the READ's completions are handled in reap() */
+}
+
+/*
+ * Queue the READ of the eventfd. Without room it waits for the next
+ * prepare, which keeps the loop from sleeping meanwhile: asleep without
+ * it, nothing could wake the loop.
+ */
+static void arm_notifier(AioContext *ctx)
+{
+    struct io_uring_sqe *sqe = get_sqe(ctx);
+
+    if (!sqe) {
+        ctx->notifier_to_arm = true;
+        return;
+    }
+    /* An eventfd has no position: read from the current one. */
+    io_uring_prep_read(sqe, ctx->notify_fd, &ctx->notifier_buf,
+                       sizeof(ctx->notifier_buf), (__u64)-1);
+    ctx->notifier_cqe.cb = notifier_cqe_cb;
+    io_uring_sqe_set_data(sqe, &ctx->notifier_cqe);
+    ctx->notifier_to_arm = false;
+    ctx->notifier_armed = true;
+}
+
+/* Make the eventfd blocking (@blocking) or not; see notifier_read_init(). */
+static int notifier_set_blocking(AioContext *ctx, bool blocking)
+{
+    int fl = fcntl(ctx->notify_fd, F_GETFL);
+
+    if (fl < 0) {
+        return -errno;
+    }
+    fl = blocking ? fl & ~O_NONBLOCK : fl | O_NONBLOCK;
+    return fcntl(ctx->notify_fd, F_SETFL, fl) < 0 ? -errno : 0;
+}
+
+/*
+ * The kernel failed the READ after set-up accepted it: poll the eventfd
+ * as before, its handler reading it. That read must not block (another
+ * waiter of the main context may have consumed the wake-up), so only a
+ * non-blocking eventfd can go back to it. One made blocking at set-up
+ * keeps its READ, re-armed at each prepare: fcntl() is not for now, since
+ * the threads that may reap this completion run sandboxed without it.
+ */
+static void notifier_read_give_up(AioContext *ctx, int err)
+{
+    AioHandler *node;
+
+    if (ctx->notifier_blocking) {
+        log_once("io_uring failed to read the event loop's eventfd (%s): "
+                 "reading it again",
+                 strerror(-err));
+        ctx->notifier_to_arm = true;
+        return;
+    }
+    log_once("io_uring failed to read the event loop's eventfd (%s): "
+             "polling it instead",
+             strerror(-err));
+    ctx->notifier_read = false;
+    ctx->notifier_to_arm = false;
+    LIST_FOREACH(node, &ctx->handlers, node)
+    {
+        if (node->fd == ctx->notify_fd) {
+            queue_poll_later(ctx, node);
+        }
+    }
+}
+
+/*
+ * The READ came back. Having it complete was the wake-up; the value read
+ * (the count of aio_notify() writes) does not matter. Re-armed at the next
+ * prepare, so it goes to the kernel with the next io_uring_enter.
+ */
+static void notifier_read_done(AioContext *ctx, int res)
+{
+    ctx->notifier_armed = false;
+    if (res > 0) {
+        stat_inc(&ctx->stats.notifier_wakes);
+    } else if (res != -EINTR && res != -EAGAIN && res != -ECANCELED) {
+        notifier_read_give_up(ctx, res);
+        return;
+    }
+    ctx->notifier_to_arm = true;
+}
+
+/*
+ * Submit the READ now and say what became of it: 1 pending, as it should
+ * be with nothing to read, else its result.
+ */
+static int notifier_try_read(AioContext *ctx)
+{
+    struct __kernel_timespec now = {0};
+    struct io_uring_cqe *cqe;
+    int res;
+
+    arm_notifier(ctx);
+    io_uring_submit(&ctx->ring);
+    /* Entering with GETEVENTS runs the task work an inline result may be. */
+    if (io_uring_wait_cqe_timeout(&ctx->ring, &cqe, &now) < 0) {
+        return 1;
+    }
+    res = cqe->res;
+    io_uring_cqe_seen(&ctx->ring, cqe);
+    ctx->notifier_armed = false;
+    return res;
+}
+
+/*
+ * Read the eventfd through the ring where the kernel does it properly,
+ * decided now, at set-up: the sandbox that may come later has no fcntl()
+ * for IOThreads and vCPUs. A READ of a pollable file waits for data in the
+ * kernel; but a kernel whose eventfds do not support non-blocking reads
+ * inside io_uring (older ones) completes a READ of a non-blocking one at
+ * once with -EAGAIN. Then the eventfd is made blocking, which is safe: only
+ * this READ reads it from now on, and aio_notify()'s write would block only
+ * at a count of 2^64 - 2. Any other error: poll it as before.
+ */
+static void notifier_read_init(AioContext *ctx)
+{
+    int res;
+
+    ctx->notifier_read = atomic_load(&notifier_read_on);
+    if (!ctx->notifier_read) {
+        return;
+    }
+    res = notifier_try_read(ctx);
+    if (res == -EAGAIN && notifier_set_blocking(ctx, true) == 0) {
+        ctx->notifier_blocking = true;
+        res = notifier_try_read(ctx);
+    }
+    if (res >= 0) {
+        /* Pending; or a wake-up already, consumed: the next READ waits. */
+        ctx->notifier_to_arm = !ctx->notifier_armed;
+        return;
+    }
+    if (ctx->notifier_blocking) {
+        notifier_set_blocking(ctx, false);
+        ctx->notifier_blocking = false;
+    }
+    log_once("io_uring cannot read the event loop's eventfd (%s): polling "
+             "it instead",
+             strerror(-res));
+    ctx->notifier_read = false;
 }
 
 static void disarm_poll(AioContext *ctx, AioHandler *node)
@@ -292,6 +515,8 @@ static int fdmon_io_uring_init(AioContext *ctx, const AioContextOptions *opts)
     ctx->ring_flags = params.flags;
     ctx->ring_ready = true;
     LIST_INIT(&ctx->polls_to_queue);
+    ctx->multishot = atomic_load(&multishot_on);
+    notifier_read_init(ctx);
     return 0;
 }
 
@@ -314,6 +539,8 @@ static void fdmon_io_uring_cleanup(AioContext *ctx)
         node->poll_to_queue = false;
     }
     LIST_INIT(&ctx->polls_to_queue);
+    ctx->notifier_armed = false;
+    ctx->notifier_to_arm = false;
 }
 
 static void fdmon_io_uring_update(AioContext *ctx, AioHandler *old_node,
@@ -343,13 +570,16 @@ static bool fdmon_io_uring_prepare(AioContext *ctx, AioWait *w, AioReady *ready,
     if (do_submit && io_uring_sq_ready(&ctx->ring)) {
         submit(ctx, ready); /* room for the polls, too */
     }
-    if (!LIST_EMPTY(&ctx->polls_to_queue)) {
+    if (!LIST_EMPTY(&ctx->polls_to_queue) || ctx->notifier_to_arm) {
         queue_polls(ctx);
+        if (ctx->notifier_to_arm) {
+            arm_notifier(ctx);
+        }
         if (do_submit && io_uring_sq_ready(&ctx->ring)) {
             submit(ctx, ready);
         }
     }
-    return !LIST_EMPTY(&ctx->polls_to_queue) ||
+    return !LIST_EMPTY(&ctx->polls_to_queue) || ctx->notifier_to_arm ||
            (do_submit && io_uring_sq_ready(&ctx->ring)) ||
            !STAILQ_EMPTY(&ready->cqes) || !LIST_EMPTY(&ready->nodes);
 }
@@ -378,6 +608,9 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioWait *w, int64_t timeout_ns,
         }
         ret = injected_submit_error(ctx);
         if (!ret) {
+            if (wait_enters(ctx, true)) {
+                stat_inc(&ctx->stats.uring_enters);
+            }
             ret = io_uring_submit_and_wait_timeout(&ctx->ring, &cqe, 1, tsp,
                                                    NULL);
         }
@@ -386,6 +619,9 @@ static int fdmon_io_uring_wait(AioContext *ctx, AioWait *w, int64_t timeout_ns,
          * waits unsubmitted: the next pass reaps (collect()) and tries again.
          */
     } else {
+        if (wait_enters(ctx, false)) {
+            stat_inc(&ctx->stats.uring_enters);
+        }
         ret = io_uring_wait_cqes(&ctx->ring, &cqe, 1, tsp, NULL);
     }
     if (ret == -ETIME || (ret >= 0 && !cqe && tsp)) {
@@ -400,10 +636,43 @@ static void poll_cqe_cb(CqeHandler *handler)
 }
 
 /*
+ * A completion of @node's poll. While it carries IORING_CQE_F_MORE the
+ * multishot poll stays armed; the last one (every one-shot CQE) ends it,
+ * and a handler still wanted gets a new poll at the next prepare: not from
+ * here, which submit() calls when the ring is full. A kernel that does not
+ * know multishot polls fails the first with -EINVAL: from then on this
+ * context arms one-shot polls.
+ */
+static void poll_done(AioContext *ctx, AioReady *ready, AioHandler *node,
+                      const struct io_uring_cqe *cqe)
+{
+    bool more = cqe->flags & IORING_CQE_F_MORE;
+
+    if (!more) {
+        node->poll_armed = false;
+    }
+    if (node->deleted) {
+        if (!more) {
+            forget_poll_later(node); /* no POLL_REMOVE needed any more */
+        }
+        return; /* free-able once the last CQE came */
+    }
+    if (!more && cqe->res == -EINVAL && ctx->multishot) {
+        log_once("io_uring has no multishot poll: using one-shot polls");
+        ctx->multishot = false;
+        queue_poll_later(ctx, node);
+        return;
+    }
+    /* res is the poll mask, or -errno: let the handler find out. */
+    aio_ready_add(ready, node, cqe->res < 0 ? POLLERR : cqe->res);
+    if (!more) {
+        queue_poll_later(ctx, node);
+    }
+}
+
+/*
  * DATAPATH 6: reap the CQEs into @ready; requests' handlers run in
- * dispatch_ready(). A poll that fired is re-armed at the next prepare,
- * after its handler ran: not from here, which submit() calls when the
- * ring is full.
+ * dispatch_ready().
  */
 static void reap(AioContext *ctx, AioReady *ready)
 {
@@ -416,19 +685,15 @@ static void reap(AioContext *ctx, AioReady *ready)
 
         count++;
         if (!handler) {
-            continue; /* a POLL_REMOVE's own completion */
+            continue; /* a POLL_REMOVE's or a cancel's own completion */
+        }
+        if (handler == &ctx->notifier_cqe) {
+            notifier_read_done(ctx, cqe->res);
+            continue;
         }
         if (handler->cb == poll_cqe_cb) {
-            AioHandler *node = container_of(handler, AioHandler, poll_cqe);
-
-            node->poll_armed = false;
-            if (node->deleted) {
-                forget_poll_later(node); /* no POLL_REMOVE needed any more */
-                continue;                /* now free-able */
-            }
-            /* res is the poll mask, or -errno: let the handler find out. */
-            aio_ready_add(ready, node, cqe->res < 0 ? POLLERR : cqe->res);
-            queue_poll_later(ctx, node);
+            poll_done(ctx, ready, container_of(handler, AioHandler, poll_cqe),
+                      cqe);
             continue;
         }
         handler->cqe = *cqe;
@@ -500,6 +765,24 @@ static int fdmon_io_uring_add_sqe(AioContext *ctx, AioPrepSqeFunc *prep,
     return 0;
 }
 
+/*
+ * An IORING_OP_ASYNC_CANCEL keyed on the request's user_data. Its own CQE
+ * says only whether the kernel found the request; the request's CQE comes
+ * regardless (with -ECANCELED if it was stopped) and runs its handler as
+ * any other, which is what aio_cancel_sqe() promises.
+ */
+static int fdmon_io_uring_cancel_sqe(AioContext *ctx, CqeHandler *handler)
+{
+    struct io_uring_sqe *sqe = get_sqe(ctx);
+
+    if (!sqe) {
+        return -EAGAIN;
+    }
+    io_uring_prep_cancel64(sqe, (__u64)(uintptr_t)handler, 0);
+    io_uring_sqe_set_data(sqe, NULL); /* nobody wants this CQE */
+    return 0;
+}
+
 static bool fdmon_io_uring_can_free(AioHandler *node)
 {
     return !node->poll_armed && !node->poll_to_queue;
@@ -516,5 +799,6 @@ const FDMonOps fdmon_io_uring_ops = {
     .need_wait = fdmon_io_uring_need_wait,
     .poll_ready = fdmon_io_uring_poll_ready,
     .add_sqe = fdmon_io_uring_add_sqe,
+    .cancel_sqe = fdmon_io_uring_cancel_sqe,
     .can_free = fdmon_io_uring_can_free,
 };

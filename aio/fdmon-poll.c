@@ -73,13 +73,13 @@ static int fdmon_poll_wait(AioContext *ctx, AioWait *w, int64_t timeout_ns,
     struct timespec ts, *tsp = NULL;
     int ret;
 
-    (void)ctx;
     (void)may_submit;
     if (timeout_ns >= 0) {
         ts.tv_sec = timeout_ns / NS_PER_S;
         ts.tv_nsec = timeout_ns % NS_PER_S;
         tsp = &ts;
     }
+    stat_inc(&ctx->stats.ppolls);
     ret = ppoll(w->pfds, w->npfds, tsp, NULL);
     if (ret == 0) {
         return -ETIME;

@@ -136,6 +136,18 @@ static void usage(FILE *out)
         "                             ring: none or coop (default %s); vCPU\n"
         "                             threads use it too, so never\n"
         "                             single-issuer or defer\n"
+        "  --uring-multishot on|off   one multishot POLL_ADD per fd instead of\n"
+        "                             a one-shot re-armed after each event\n"
+        "                             (default on)\n"
+        "  --uring-notifier-read on|off\n"
+        "                             read the loop's eventfd with an io_uring\n"
+        "                             READ, not a poll and read(2) (default on)\n"
+        "  --aio-notify-after-poll on|off\n"
+        "                             on: a loop announces its sleep only once\n"
+        "                             busy-polling failed, so notifies while\n"
+        "                             it polls write no eventfd, and a loop's\n"
+        "                             own SQEs notify nobody (default on);\n"
+        "                             off: before polling\n"
         "\n"
         "  --stats                    print event-loop (CPU time, flags, polling,\n"
         "                             how sleeps ended) and block statistics at\n"
@@ -588,7 +600,20 @@ enum {
     OPT_DUMP_ACPI,
     OPT_TRACE,
     OPT_SECCOMP,
+    OPT_URING_MULTISHOT,
+    OPT_URING_NOTIFIER_READ,
+    OPT_NOTIFY_AFTER_POLL,
 };
+
+/* "on" or "off" for @name into *on; anything else is an error. */
+static int parse_on_off(const char *name, const char *arg, bool *on)
+{
+    if (strcmp(arg, "on") && strcmp(arg, "off")) {
+        return fail("%s expects on or off, not '%s'", name, arg);
+    }
+    *on = !strcmp(arg, "on");
+    return 0;
+}
 
 int config_parse(MachineConfig *cfg, int argc, char **argv)
 {
@@ -621,11 +646,17 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
         {"dump-acpi", required_argument, NULL, OPT_DUMP_ACPI},
         {"trace", required_argument, NULL, OPT_TRACE},
         {"seccomp", required_argument, NULL, OPT_SECCOMP},
+        {"uring-multishot", required_argument, NULL, OPT_URING_MULTISHOT},
+        {"uring-notifier-read", required_argument, NULL,
+         OPT_URING_NOTIFIER_READ},
+        {"aio-notify-after-poll", required_argument, NULL,
+         OPT_NOTIFY_AFTER_POLL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     long long n;
+    bool on = false;
     int c;
 
     *cfg = (MachineConfig){
@@ -773,6 +804,28 @@ int config_parse(MachineConfig *cfg, int argc, char **argv)
             break;
         case OPT_STATS:
             cfg->stats = true;
+            break;
+        /*
+         * The event loop's io_uring switches are process-wide and read when
+         * each context is created, which is after parsing: set them here.
+         */
+        case OPT_URING_MULTISHOT:
+            if (parse_on_off("--uring-multishot", optarg, &on)) {
+                return -EINVAL;
+            }
+            aio_set_uring_multishot(on);
+            break;
+        case OPT_URING_NOTIFIER_READ:
+            if (parse_on_off("--uring-notifier-read", optarg, &on)) {
+                return -EINVAL;
+            }
+            aio_set_uring_notifier_read(on);
+            break;
+        case OPT_NOTIFY_AFTER_POLL:
+            if (parse_on_off("--aio-notify-after-poll", optarg, &on)) {
+                return -EINVAL;
+            }
+            aio_set_notify_after_poll(on);
             break;
         case OPT_SERIAL:
             if (strcmp(optarg, "stdio") && strcmp(optarg, "none") &&

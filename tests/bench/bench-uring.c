@@ -40,6 +40,11 @@
  *                         QD64, no flags and the default flags
  *   BENCH_URING_TARGET    null or file: run only that target (the summary
  *                         line then needs the null one)
+ *   BENCH_URING_MODE      syscalls: instead of the above, system calls per
+ *                         I/O before and after each event loop switch
+ *                         (bench-uring-syscalls.c; make bench-uring-syscalls)
+ *   BENCH_URING_VERBOSE   print each loop thread's counters with its tid,
+ *                         to compare with strace -f
  *   MINIVMM_BENCH_DIR     where the image lives (default /var/tmp)
  */
 #include <errno.h>
@@ -62,6 +67,7 @@
 #include "devices/pci.h"
 #include "devices/virtio-blk.h"
 #include "tests/bench/bench-uring-stats.h"
+#include "tests/bench/bench-uring-syscalls.h"
 #include "tests/qos/qos-local.h"
 #include "tests/qos/virtio-blk.h"
 #include "util/clock.h"
@@ -106,6 +112,7 @@ typedef struct Spent {
     int64_t cpu_ns;
     int64_t sys_ns; /* of that, in the kernel (tick-sampled) */
     int64_t poll_ns;
+    AioContextStats st; /* the loop's counters, system calls among them */
 } Spent;
 
 /* Runs on the IOThread: its CPU clock is only readable there. */
@@ -121,6 +128,15 @@ static void read_spent(void *opaque)
                 (int64_t)ru.ru_stime.tv_usec * 1000;
     s->cpu_ns = thread_cpu_ns();
     s->poll_ns = (int64_t)st.poll_time_ns;
+    s->st = st;
+    if (getenv("BENCH_URING_VERBOSE")) {
+        fprintf(stderr,
+                "bench-uring: tid %ld: enters %llu, eventfd reads %llu, "
+                "eventfd writes %llu\n",
+                (long)gettid(), (unsigned long long)st.uring_enters,
+                (unsigned long long)st.notifier_reads,
+                (unsigned long long)st.notify_writes);
+    }
 }
 
 /* MSIs are DMA writes; the guest does not wait for them, it polls. */
@@ -256,22 +272,31 @@ static void main_loop_stop(void)
     main_loop_cleanup();
 }
 
-/* The main loop's flags are fixed when its ring is set up: a new loop. */
-static void main_loop_use_flags(unsigned flags)
+/*
+ * The main loop's flags, like the event loop switches, are fixed when its
+ * context is set up: a new loop when either changed (@switches is the
+ * caller's name for the set of switches).
+ */
+static unsigned main_switches;
+
+static void main_loop_use(unsigned flags, unsigned switches)
 {
-    if (flags != main_flags) {
+    if (flags != main_flags || switches != main_switches) {
         main_loop_stop();
+        main_switches = switches;
         main_loop_start(flags);
     }
 }
 
 /*
- * One run of @c: its queue on a new IOThread, or on the main loop (whose
- * thread stands in for QEMU's main thread, the guest's thread for a vCPU).
+ * One run: the queue on a new IOThread, or on the main loop (@main_loop;
+ * its thread stands in for QEMU's main thread, the guest's thread for a
+ * vCPU). What it did goes to *r.
  */
-static void run_one(const char *path, const char *blk_opts, unsigned qd,
-                    const AioPollParams *poll, unsigned flags, int64_t run_ns,
-                    Config *c)
+void bench_uring_run(const char *path, const char *blk_opts, unsigned qd,
+                     const AioPollParams *poll, unsigned flags,
+                     bool on_main_loop, unsigned switches, int64_t run_ns,
+                     BenchRun *r)
 {
     AioContextOptions opts = {
         .fdmon = AIO_FDMON_IO_URING, .poll = *poll, .uring_flags = flags};
@@ -291,8 +316,8 @@ static void run_one(const char *path, const char *blk_opts, unsigned qd,
     QVirtioBlk b;
     char err[256];
 
-    if (c->poll == POLL_MAIN_LOOP) {
-        main_loop_use_flags(flags);
+    if (on_main_loop) {
+        main_loop_use(flags, switches);
         ctx = main_loop_context();
     } else {
         io = iothread_new("bench-io", &opts);
@@ -303,7 +328,7 @@ static void run_one(const char *path, const char *blk_opts, unsigned qd,
         ctx = iothread_get_context(io);
         bo.ctx[0] = ctx;
     }
-    c->got_flags = aio_context_uring_flags(ctx);
+    r->got_flags = aio_context_uring_flags(ctx);
     aio_run_in_context(ctx, pin_iothread, NULL);
     if (blk_open_string(path, blk_opts, &blk, err, sizeof(err)) < 0) {
         fprintf(stderr, "bench-uring: %s: %s\n", path, err);
@@ -340,11 +365,13 @@ static void run_one(const char *path, const char *blk_opts, unsigned qd,
     drain(&b, qd, reqs);
 
     wall_s = (double)(t1 - t0) / NS_PER_S;
-    samples_add(&c->s, done / wall_s,
-                done ? (double)(s1.cpu_ns - s0.cpu_ns) / NS_PER_US / done : 0,
-                done ? (double)(s1.sys_ns - s0.sys_ns) / NS_PER_US / done : 0,
-                done ? (double)(s1.poll_ns - s0.poll_ns) / NS_PER_US / done
-                     : 0);
+    r->done = done;
+    r->iops = done / wall_s;
+    r->cpu_ns = s1.cpu_ns - s0.cpu_ns;
+    r->sys_ns = s1.sys_ns - s0.sys_ns;
+    r->poll_ns = s1.poll_ns - s0.poll_ns;
+    r->before = s0.st;
+    r->after = s1.st;
 
     bql_lock();
     virtio_blk_destroy(vblk);
@@ -353,6 +380,23 @@ static void run_one(const char *path, const char *blk_opts, unsigned qd,
     if (io) {
         iothread_free(io);
     }
+}
+
+/* One run of @c, into its samples. */
+static void run_one(const char *path, const char *blk_opts, unsigned qd,
+                    const AioPollParams *poll, unsigned flags, int64_t run_ns,
+                    Config *c)
+{
+    BenchRun r;
+    double n;
+
+    bench_uring_run(path, blk_opts, qd, poll, flags, c->poll == POLL_MAIN_LOOP,
+                    main_switches, run_ns, &r);
+    c->got_flags = r.got_flags;
+    n = r.done ? (double)r.done : 1;
+    samples_add(&c->s, r.iops, (double)r.cpu_ns / NS_PER_US / n,
+                (double)r.sys_ns / NS_PER_US / n,
+                (double)r.poll_ns / NS_PER_US / n);
 }
 
 /* A patterned image, kept between runs while its size is right. */
@@ -419,6 +463,7 @@ int main(void)
     const char *env_weights = getenv("BENCH_URING_WEIGHTS");
     const char *dir = getenv("MINIVMM_BENCH_DIR");
     const char *only = getenv("BENCH_URING_TARGET");
+    const char *mode = getenv("BENCH_URING_MODE");
     unsigned weight = AIO_POLL_WEIGHT_DEFAULT ? AIO_POLL_WEIGHT_DEFAULT : 3;
     unsigned weights[STATS_MAX_WEIGHTS];
     double secs, rounds, w;
@@ -469,6 +514,18 @@ int main(void)
     opts[0] = NULL;
     paths[1] = image;
     opts[1] = file_opts(image);
+
+    if (mode && !strcmp(mode, "syscalls")) {
+        pin_self(GUEST_CPU);
+        machine_init();
+        printf("file: %s (%s)\n", image, opts[1]);
+        bench_uring_syscalls(paths, opts, secs, (unsigned)rounds);
+        machine_cleanup();
+        return 0;
+    } else if (mode && *mode) {
+        fprintf(stderr, "bench-uring: BENCH_URING_MODE: syscalls or unset\n");
+        return 1;
+    }
 
     /*
      * Fewer rows than the full flags x polling grid, so that rounds fit in

@@ -45,6 +45,7 @@ int main(void)
     srunner_add_suite(sr, sandbox_suite());
     srunner_add_suite(sr, ahci_pio_suite());
     srunner_add_suite(sr, vq_mapping_suite());
+    srunner_add_suite(sr, aio_uring_suite());
     int failed;
 
     srunner_run_all(sr, CK_NORMAL);

@@ -22,5 +22,6 @@ Suite *crash_suite(void);
 Suite *sandbox_suite(void);
 Suite *ahci_pio_suite(void);
 Suite *vq_mapping_suite(void);
+Suite *aio_uring_suite(void);
 
 #endif
