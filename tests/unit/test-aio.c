@@ -1023,22 +1023,21 @@ static void check_stall_fixed(bool defer_kick)
     SqeProbe rd = {.handler.cb = sqe_done, .len = 4096};
     MainLoopThread m = {0};
     AioContextStats before;
-    int64_t latency;
 
     rd.fd = make_pattern_file();
     aio_set_notify_on_sqe(true);
     main_loop_set_defer_kick(defer_kick);
     start_main_loop(&m, AIO_FDMON_IO_URING);
-    latency = vcpu_queue_read(&rd, &m, &before);
+    (void)vcpu_queue_read(&rd, &m, &before);
 
     /*
-     * Woken at once, by the notifier: no timeout in between, far below the
-     * cap. Then the read's CQE ends a second sleep.
+     * Woken by the notifier, with no timeout in between; then the read's
+     * CQE ends a second sleep. (The counters say it; a latency bound would
+     * fail on a loaded machine, and the benchmarks measure latency.)
      */
     ck_assert_uint_eq(rd.stats_at_done.wait_timeouts, before.wait_timeouts);
     ck_assert_uint_gt(rd.stats_at_done.wait_notified, before.wait_notified);
     ck_assert_uint_gt(rd.stats_at_done.wait_io, before.wait_io);
-    ck_assert_int_lt(latency, STALL_CAP_MS / 2 * NS_PER_MS);
     main_loop_thread_stop(&m);
     main_loop_set_defer_kick(true);
     close(rd.fd);
@@ -1104,21 +1103,23 @@ START_TEST(test_main_loop_runs_bh_from_other_thread)
 {
     MainLoopThread m = {0};
     atomic_bool ran = false;
-    int64_t start, deadline;
+    AioContextStats before;
+    int64_t deadline;
 
     start_main_loop(&m, backends[_i]);
     while (!main_loop_sleeping()) {
         usleep(100);
     }
-    start = clock_ns();
-    deadline = start + 5 * NS_PER_S;
+    before = stats_of(main_loop_context());
+    deadline = clock_ns() + 5 * NS_PER_S;
     aio_bh_schedule_oneshot(main_loop_context(), set_flag, &ran);
     while (!atomic_load(&ran) && clock_ns() < deadline) {
         usleep(100);
     }
     ck_assert(atomic_load(&ran));
-    /* Woken, not timed out: well under the cap. */
-    ck_assert_int_lt(clock_ns() - start, STALL_CAP_MS / 2 * NS_PER_MS);
+    /* Woken by the BH's notify, not left to the wait's timeout. */
+    ck_assert_uint_gt(stats_of(main_loop_context()).wait_notified,
+                      before.wait_notified);
     main_loop_thread_stop(&m);
 }
 END_TEST
@@ -1157,7 +1158,6 @@ START_TEST(test_main_loop_wakeup_deferred_to_bql_unlock)
     ck_assert(atomic_load(&ran));
     ck_assert_uint_eq(stats_of(main_loop_context()).notify_writes,
                       writes_before + 1);
-    ck_assert_int_lt(clock_ns() - unlocked, STALL_CAP_MS / 2 * NS_PER_MS);
     /* Woken by the write, not by its timeout (unless the cap raced us). */
     ck_assert_uint_le(stats_of(main_loop_context()).wait_timeouts,
                       timeouts_before + 1);
@@ -1270,6 +1270,7 @@ START_TEST(test_main_loop_timer_armed_by_lock_holder)
 {
     MainLoopThread m = {0};
     MainTimerProbe probe = {0};
+    AioContextStats before;
     AioTimer *timer;
     int64_t armed_ns, deadline;
 
@@ -1277,6 +1278,7 @@ START_TEST(test_main_loop_timer_armed_by_lock_holder)
     while (!main_loop_sleeping()) {
         usleep(100);
     }
+    before = stats_of(main_loop_context());
     bql_lock();
     timer = aio_timer_new(main_loop_context(), main_timer_fired, &probe);
     armed_ns = clock_ns();
@@ -1289,8 +1291,12 @@ START_TEST(test_main_loop_timer_armed_by_lock_holder)
     }
     ck_assert(atomic_load(&probe.fired));
     ck_assert(pthread_equal(probe.fired_on, m.thread));
-    /* Before the fix it fired only when the capped wait timed out. */
-    ck_assert_int_lt(probe.fired_ns - armed_ns, STALL_CAP_MS / 2 * NS_PER_MS);
+    /*
+     * Before the fix it fired only when the capped wait timed out: now
+     * arming it woke the loop to wait for the timer's deadline instead.
+     */
+    ck_assert_uint_gt(stats_of(main_loop_context()).wait_notified,
+                      before.wait_notified);
     bql_lock();
     aio_timer_free(timer);
     bql_unlock();
