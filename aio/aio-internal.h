@@ -195,6 +195,8 @@ struct AioContext {
             notify_writes, poll_successes, sqes_queued, cqes_dispatched,
             poll_time_ns, uring_enters, notifier_reads, notifier_wakes, ppolls,
             poll_rearms;
+        /* poll_ns[] as last set, for readers on other threads */
+        atomic_llong poll_ns[AIO_WAIT_KINDS];
     } stats;
 };
 

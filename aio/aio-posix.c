@@ -323,6 +323,8 @@ void aio_context_set_poll_params(AioContext *ctx, const AioPollParams *p)
         if (ctx->poll_ns[k] > p->max_ns) {
             ctx->poll_ns[k] = p->max_ns;
         }
+        atomic_store_explicit(&ctx->stats.poll_ns[k], ctx->poll_ns[k],
+                              memory_order_relaxed);
     }
 }
 
@@ -500,6 +502,8 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
     if (learn) {
         aio_poll_adjust(&ctx->poll_params, &ctx->poll_ns[kind],
                         &ctx->poll_avg_ns[kind], clock_ns() - start);
+        atomic_store_explicit(&ctx->stats.poll_ns[kind], ctx->poll_ns[kind],
+                              memory_order_relaxed);
     }
 
     ctx->dispatch_depth++;

@@ -478,8 +478,8 @@ void aio_context_get_stats(AioContext *ctx, AioContextStats *s)
     s->poll_time_ns = atomic_load(&ctx->stats.poll_time_ns);
     s->sqes_queued = atomic_load(&ctx->stats.sqes_queued);
     s->cqes_dispatched = atomic_load(&ctx->stats.cqes_dispatched);
-    s->poll_ns = ctx->poll_ns[AIO_WAIT_IDLE];
-    s->poll_io_ns = ctx->poll_ns[AIO_WAIT_IO];
+    s->poll_ns = atomic_load(&ctx->stats.poll_ns[AIO_WAIT_IDLE]);
+    s->poll_io_ns = atomic_load(&ctx->stats.poll_ns[AIO_WAIT_IO]);
 }
 
 /* ---- aio_add_sqe()

@@ -79,10 +79,19 @@ static bool submit_enters(AioContext *ctx)
            (sq_flags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN));
 }
 
+/*
+ * The main loop's ring is waited on without the big lock while a thread that
+ * holds it may reap (blk_drain() from a vCPU): the CQ head is read
+ * atomically here, where liburing's io_uring_cq_ready() reads it plainly.
+ * A stale answer only miscounts one call.
+ */
 static bool wait_enters(AioContext *ctx, bool may_submit)
 {
-    return (may_submit && io_uring_sq_ready(&ctx->ring) > 0) ||
-           io_uring_cq_ready(&ctx->ring) == 0;
+    unsigned tail = io_uring_smp_load_acquire(ctx->ring.cq.ktail);
+    unsigned head = atomic_load_explicit((_Atomic unsigned *)ctx->ring.cq.khead,
+                                         memory_order_relaxed);
+
+    return (may_submit && io_uring_sq_ready(&ctx->ring) > 0) || tail == head;
 }
 
 /*
