@@ -119,7 +119,21 @@ def ahci_seeds():
               mmio_write(PORT0 + PX_CMD, 0x11) +
               mmio_write(PORT0 + PX_CI, 1) + mmio_write(GHC, 1, run=True) +
               config_write(0x04, 0x0406))
-    return {"identify": identify, "dma": dma, "ncq": ncq, "resets": resets}
+    # The PIO data commands: SET MULTIPLE, then READ SECTORS, WRITE
+    # MULTIPLE EXT over an unaligned split of two PRDs, READ MULTIPLE (one
+    # DRQ block per 8 sectors), and READ SECTORS EXT with a count of 0
+    # (65536 sectors) that the PRDT cannot hold.
+    pio = (identify + mmio_write(PORT0 + PX_IS, 0xffffffff) +
+           ahci_command(1, 0xc6, [], count=8) +
+           ahci_command(2, 0x20, [(DATA, 2048)], lba=4, count=4) +
+           ahci_command(3, 0x39, [(DATA, 3000), (DATA + 0x1000, 5192)],
+                        write=True, lba=32, count=16) +
+           ahci_command(4, 0xc4, [(DATA, 8192)], lba=32, count=16) +
+           ahci_command(5, 0x24, [(DATA, 512)], lba=0, count=0) +
+           mmio_write(PORT0 + PX_CI, 0x3e, run=True) +
+           mmio_read(PORT0 + PX_TFD) + mmio_read(PORT0 + PX_CI))
+    return {"identify": identify, "dma": dma, "ncq": ncq, "resets": resets,
+            "pio": pio}
 
 
 # ---- virtio-blk -------------------------------------------------------------
@@ -308,7 +322,14 @@ def options_seeds():
                     "poll", "--iothread-poll-max-ns", "0",
                     "--iothread-poll-weight", "3", "--iothread-uring-flags",
                     "single-issuer,coop", "--main-loop-uring-flags", "coop",
-                    "--acpi", "off", "--auto-console", "off"),
+                    "--acpi", "off", "--auto-console", "off",
+                    "--uring-multishot", "off", "--uring-notifier-read",
+                    "off", "--aio-notify-after-poll", "off", "--seccomp",
+                    "off"),
+        "vq-mapping": argv("--accel", "qtest", "--qtest", "unix:/tmp/q",
+                           "--iothreads", "3", "--disk",
+                           "virtio:null://1M,queues=4,iothreads=0+2",
+                           "--disk", "virtio:null://1M,iothreads=2+1+0"),
         "dumps": argv("--dump-dtb", "x.dtb", "--dump-acpi", "dir", "--trace",
                       "t.json,events=ahci*,size=1M", "--serial", "file:s"),
         "help": argv("-hV"),

@@ -23,7 +23,7 @@
 
 typedef struct Run {
     int status;
-    char out[8192];
+    char out[16384];
     char err[8192];
 } Run;
 
