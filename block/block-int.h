@@ -3,7 +3,8 @@
  * per-context state, and the steps a request goes through.
  *
  *   blk_submit()  check, account, maybe delay (block.c)
- *     -> blk_start_io()  bounce if O_DIRECT needs it (bounce.c)
+ *     -> blk_start_io()  wait for a read-modify-write in the way (bounce.c)
+ *       -> blk_issue()  bounce if O_DIRECT needs it (bounce.c)
  *       -> drv->submit()  the engine does req->state's I/O (raw-*.c, null.c)
  *         -> blk_io_done()  on the submitting context's home thread
  *           -> bounce continuation, or blk_finish(): stats, cb, in-flight--
@@ -82,13 +83,17 @@ struct BlockBackend {
     atomic_uint completing;
     _Atomic(AioContext *) drain_ctx; /* woken when in_flight reaches 0 */
 
-    pthread_mutex_t lock; /* ctxs insertion, pool start-up, RMW lists */
+    pthread_mutex_t lock; /* ctxs insertion, pool start-up, serial lists */
     BlockCtx *_Atomic ctxs;
     ThreadPool *_Atomic pool;
 
-    /* Read-modify-write cycles whose aligned ranges overlap run in turn. */
-    LIST_HEAD(, BlockRequest) rmw_active;
-    STAILQ_HEAD(, BlockRequest) rmw_waiting;
+    /*
+     * O_DIRECT: requests that change data, from start to completion, and
+     * those waiting for a read-modify-write cycle in their way (bounce.c).
+     */
+    LIST_HEAD(, BlockRequest) serial_active;
+    STAILQ_HEAD(, BlockRequest) serial_waiting;
+    unsigned rmw_tracked; /* cycles among them */
 
     /* Error injection; a countdown of 0 is off. */
     atomic_uint fail_countdown[BLOCK_OP__MAX];
@@ -107,6 +112,7 @@ static inline void counter_add(atomic_ullong *c, uint64_t n)
 
 /* block.c */
 void blk_start_io(BlockRequest *req);
+void blk_issue(BlockRequest *req);
 void blk_io_done(BlockRequest *req, int ret);
 void blk_complete_later(BlockRequest *req, int ret);
 void blk_defer(BlockRequest *req, int64_t delay_ns,
@@ -126,6 +132,8 @@ void blk_log_engine_done(BlockRequest *req, int ret);
 void blk_log_finish(BlockRequest *req, int ret);
 
 /* bounce.c */
+bool blk_serialise_begin(BlockRequest *req);
+void blk_serialise_end(BlockRequest *req);
 bool blk_needs_bounce(BlockRequest *req);
 void blk_bounce_start(BlockRequest *req);
 bool blk_bounce_done(BlockRequest *req, int ret);

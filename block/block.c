@@ -116,6 +116,7 @@ void blk_io_done(BlockRequest *req, int ret)
     if (blk_bounce_done(req, ret)) {
         return; /* the bounce buffer needs another round of I/O */
     }
+    blk_serialise_end(req);
     blk_finish(req, ret);
 }
 
@@ -262,13 +263,21 @@ static int blk_check_request(BlockBackend *blk, BlockRequest *req,
     return 0;
 }
 
-void blk_start_io(BlockRequest *req)
+/* The I/O itself: through a bounce buffer if O_DIRECT needs one. */
+void blk_issue(BlockRequest *req)
 {
     if (blk_needs_bounce(req)) {
         blk_bounce_start(req);
         return;
     }
     req->state.blk->drv->submit(req);
+}
+
+void blk_start_io(BlockRequest *req)
+{
+    if (blk_serialise_begin(req)) {
+        blk_issue(req);
+    } /* else blk_serialise_end() of the request in the way issues it */
 }
 
 int blk_submit(BlockBackend *blk, BlockRequest *req)

@@ -132,7 +132,11 @@ typedef struct BlockRequestState {
     int bounce_phase;
     void *bounce;
     struct iovec bounce_iov;
-    LIST_ENTRY(BlockRequest) rmw_link;
+    /* Taking turns with read-modify-write cycles (blk_serialise_begin()). */
+    bool serial; /* tracked: in blk->serial_active or _waiting */
+    bool rmw;    /* a read-modify-write cycle */
+    uint64_t serial_start, serial_end; /* the whole blocks it touches */
+    LIST_ENTRY(BlockRequest) serial_link;
 
     CqeHandler cqe;                  /* io_uring engine */
     STAILQ_ENTRY(BlockRequest) link; /* one queue at a time */

@@ -8,8 +8,8 @@
  *   write         blocks whole, buffers misaligned: copy in, write
  *   write (RMW)   read the blocks, copy the new bytes over them, write back
  *
- * Two read-modify-write cycles on overlapping blocks would lose one's update
- * (both read the old block, the later write wins), so they take turns.
+ * A read-modify-write cycle must not overlap another request that changes
+ * the same blocks: they take turns (blk_serialise_begin()).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -38,74 +38,111 @@ bool blk_needs_bounce(BlockRequest *req)
            !iov_aligned(s->iov, s->iovcnt, align);
 }
 
-/* ---- Taking turns between read-modify-write cycles ----------------------- */
+/* ---- Writes take turns with read-modify-write cycles --------------------
+ *
+ * A cycle reads whole blocks, and writes them back a while later with the
+ * bytes it did not mean to change as they were when it read them. Any write
+ * to those blocks that lands in between is undone: two cycles would lose
+ * one's update, and an aligned write (or a write-zeroes or discard) to the
+ * same block would lose the sectors the cycle did not cover, after the guest
+ * was told they were written. So on an O_DIRECT backend every request that
+ * changes data is tracked from its start to its completion, with its range
+ * rounded out to whole blocks, and a cycle and anything overlapping it run
+ * in turn, in the order they came. Plain writes do not wait for each other
+ * (what overlapping writes leave is the guest's business), and with no
+ * cycle about a plain write only takes the lock to be seen.
+ */
 
-static bool overlap(BlockRequest *a, BlockRequest *b)
+static bool changes_data(BlockOp op)
 {
-    return a->state.offset < b->state.offset + b->state.bytes &&
-           b->state.offset < a->state.offset + a->state.bytes;
+    return op == BLOCK_OP_WRITE || op == BLOCK_OP_WRITE_ZEROES ||
+           op == BLOCK_OP_DISCARD;
 }
 
-/* Overlaps an active cycle, or one waiting in front of @stop. */
-static bool rmw_blocked_locked(BlockBackend *blk, BlockRequest *req,
-                               BlockRequest *stop)
+static bool conflict(BlockRequest *a, BlockRequest *b)
+{
+    return (a->state.rmw || b->state.rmw) &&
+           a->state.serial_start < b->state.serial_end &&
+           b->state.serial_start < a->state.serial_end;
+}
+
+/* Conflicts with an active request, or one waiting in front of @stop. */
+static bool serial_blocked_locked(BlockBackend *blk, BlockRequest *req,
+                                  BlockRequest *stop)
 {
     BlockRequest *other;
 
-    LIST_FOREACH(other, &blk->rmw_active, state.rmw_link)
+    if (!req->state.rmw && !blk->rmw_tracked) {
+        return false; /* only a cycle can be in a plain write's way */
+    }
+    LIST_FOREACH(other, &blk->serial_active, state.serial_link)
     {
-        if (overlap(req, other)) {
+        if (conflict(req, other)) {
             return true;
         }
     }
-    STAILQ_FOREACH(other, &blk->rmw_waiting, state.link)
+    STAILQ_FOREACH(other, &blk->serial_waiting, state.link)
     {
         if (other == stop) {
             break;
         }
-        if (overlap(req, other)) {
+        if (conflict(req, other)) {
             return true;
         }
     }
     return false;
 }
 
-/* Start the cycle now (true) or queue it behind the one it overlaps. */
-static bool rmw_acquire(BlockRequest *req)
+bool blk_serialise_begin(BlockRequest *req)
 {
-    BlockBackend *blk = req->state.blk;
+    BlockRequestState *s = &req->state;
+    BlockBackend *blk = s->blk;
+    uint64_t mask = blk->align - 1;
     bool go;
 
-    pthread_mutex_lock(&blk->lock);
-    go = !rmw_blocked_locked(blk, req, NULL);
-    if (go) {
-        LIST_INSERT_HEAD(&blk->rmw_active, req, state.rmw_link);
-    } else {
-        STAILQ_INSERT_TAIL(&blk->rmw_waiting, req, state.link);
+    if (!blk->o_direct || !changes_data(req->op)) {
+        return true;
     }
+    /* Cannot overflow: offset + len <= size, a multiple of align. */
+    s->serial_start = req->offset & ~mask;
+    s->serial_end = (req->offset + s->len + mask) & ~mask;
+    s->rmw = req->op == BLOCK_OP_WRITE && ((req->offset | s->len) & mask);
+    s->serial = true;
+
+    pthread_mutex_lock(&blk->lock);
+    go = !serial_blocked_locked(blk, req, NULL);
+    if (go) {
+        LIST_INSERT_HEAD(&blk->serial_active, req, state.serial_link);
+    } else {
+        STAILQ_INSERT_TAIL(&blk->serial_waiting, req, state.link);
+    }
+    blk->rmw_tracked += s->rmw;
     pthread_mutex_unlock(&blk->lock);
     return go;
 }
 
-static void rmw_resume_bh(void *opaque)
+static void serial_resume_bh(void *opaque)
 {
-    BlockRequest *req = opaque;
-
-    req->state.blk->drv->submit(req);
+    blk_issue(opaque);
 }
 
-static void rmw_release(BlockRequest *req)
+void blk_serialise_end(BlockRequest *req)
 {
     BlockBackend *blk = req->state.blk;
     BlockRequest *w, *next, *ready = NULL;
 
+    if (!req->state.serial) {
+        return;
+    }
+    req->state.serial = false;
     pthread_mutex_lock(&blk->lock);
-    LIST_REMOVE(req, state.rmw_link);
-    for (w = STAILQ_FIRST(&blk->rmw_waiting); w; w = next) {
+    LIST_REMOVE(req, state.serial_link);
+    blk->rmw_tracked -= req->state.rmw;
+    for (w = STAILQ_FIRST(&blk->serial_waiting); w; w = next) {
         next = STAILQ_NEXT(w, state.link);
-        if (!rmw_blocked_locked(blk, w, w)) {
-            STAILQ_REMOVE(&blk->rmw_waiting, w, BlockRequest, state.link);
-            LIST_INSERT_HEAD(&blk->rmw_active, w, state.rmw_link);
+        if (!serial_blocked_locked(blk, w, w)) {
+            STAILQ_REMOVE(&blk->serial_waiting, w, BlockRequest, state.link);
+            LIST_INSERT_HEAD(&blk->serial_active, w, state.serial_link);
             w->state.done_next = ready; /* unused while waiting */
             ready = w;
         }
@@ -116,7 +153,7 @@ static void rmw_release(BlockRequest *req)
     for (w = ready; w; w = next) {
         next = w->state.done_next;
         w->state.done_next = NULL;
-        aio_bh_schedule_oneshot(w->state.bctx->ctx, rmw_resume_bh, w);
+        aio_bh_schedule_oneshot(w->state.bctx->ctx, serial_resume_bh, w);
     }
 }
 
@@ -154,9 +191,6 @@ void blk_bounce_start(BlockRequest *req)
         counter_add(&blk->counters.rmw, 1);
         s->bounce_phase = BOUNCE_RMW_READ;
         s->op = BLOCK_OP_READ;
-        if (!rmw_acquire(req)) {
-            return; /* rmw_release() of the cycle in the way resumes us */
-        }
     }
     blk->drv->submit(req);
 }
@@ -184,7 +218,6 @@ bool blk_bounce_done(BlockRequest *req, int ret)
         break;
     case BOUNCE_RMW_READ:
         if (ret < 0) {
-            rmw_release(req);
             break;
         }
         iov_to_buf(req->iov, req->iovcnt, 0, part, s->len);
@@ -193,10 +226,7 @@ bool blk_bounce_done(BlockRequest *req, int ret)
         s->done = 0;
         s->blk->drv->submit(req);
         return true;
-    case BOUNCE_RMW_WRITE:
-        rmw_release(req);
-        break;
-    default: /* BOUNCE_WRITE: nothing to copy back */
+    default: /* BOUNCE_WRITE, BOUNCE_RMW_WRITE: nothing to copy back */
         break;
     }
     free(s->bounce);

@@ -357,8 +357,8 @@ int blk_open(const char *path, const BlockOptions *opts, BlockBackend **pblk,
     blk->fd = -1;
     blk->readonly = opts->readonly;
     pthread_mutex_init(&blk->lock, NULL);
-    LIST_INIT(&blk->rmw_active);
-    STAILQ_INIT(&blk->rmw_waiting);
+    LIST_INIT(&blk->serial_active);
+    STAILQ_INIT(&blk->serial_waiting);
 
     if (opts->latency_ns > BLK_MAX_DELAY_NS) {
         set_error(err, errlen, "%s: latency_ns is over a minute", path);

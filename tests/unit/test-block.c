@@ -466,6 +466,64 @@ START_TEST(test_concurrent_rmw_keeps_every_write)
 }
 END_TEST
 
+/*
+ * A read-modify-write cycle and a whole-block write (or write-zeroes) of the
+ * same O_DIRECT block, both in flight: whichever order they come in, the
+ * block must end up as if they ran in that order. If the whole-block write
+ * landed between the cycle's read and its write-back, the cycle would write
+ * the block's old bytes back over it. Each pair on its own block, many
+ * pairs at once; loop 0: the cycle first, 1: the write first, 2: the cycle
+ * first against a write-zeroes.
+ */
+START_TEST(test_rmw_and_whole_block_write_take_turns)
+{
+    enum { PAIRS = 24, BS = 4096, SMALL = 100 };
+    static TestReq reqs[2 * PAIRS];
+    int order = _i % 3, variant = 2 + _i / 3 % 2; /* O_DIRECT variants */
+    uint8_t small[SMALL], *whole;
+    Fixture f;
+
+    if (!fixture_open(&f, variant, (PAIRS + 2) * BS)) {
+        return;
+    }
+    if (blk_alignment(f.blk) > BS) {
+        fprintf(stderr, "SKIP: O_DIRECT alignment %u\n", blk_alignment(f.blk));
+        fixture_close(&f);
+        return;
+    }
+    ck_assert_int_eq(posix_memalign((void **)&whole, BS, BS), 0);
+    memset(whole, 'W', BS);
+    memset(small, 's', SMALL);
+    for (int p = 0; p < PAIRS; p++) {
+        uint64_t block = (uint64_t)(p + 1) * BS;
+        TestReq *rmw = &reqs[2 * p + (order == 1)];
+        TestReq *full = &reqs[2 * p + (order != 1)];
+
+        prep_buf(rmw, BLOCK_OP_WRITE, block + 1000, small, SMALL);
+        if (order == 2) {
+            prep(full, BLOCK_OP_WRITE_ZEROES, block, BS);
+        } else {
+            prep_buf(full, BLOCK_OP_WRITE, block, whole, BS);
+        }
+        ck_assert_int_eq(blk_submit(f.blk, &reqs[2 * p].req), 0);
+        ck_assert_int_eq(blk_submit(f.blk, &reqs[2 * p + 1].req), 0);
+        /* What running them in their order leaves. */
+        memset(f.ref + block, order == 2 ? 0 : 'W', BS);
+        if (order == 1) {
+            memcpy(f.ref + block + 1000, small, SMALL);
+        }
+    }
+    wait_all(f.ctx, reqs, 2 * PAIRS);
+    for (int i = 0; i < 2 * PAIRS; i++) {
+        ck_assert_int_eq(reqs[i].ret, 0);
+    }
+    check_image(&f);
+    ck_assert_uint_eq(get_stats(f.blk).rmw, PAIRS);
+    free(whole);
+    fixture_close(&f);
+}
+END_TEST
+
 /* ---- Flush, discard, write-zeroes ---------------------------------------- */
 
 START_TEST(test_flush_reaches_fdatasync)
@@ -1231,6 +1289,7 @@ Suite *block_suite(void)
     tcase_add_loop_test(tc, test_random_rw_matches_reference, 0, VARIANTS);
     tcase_add_loop_test(tc, test_32_in_flight, 0, VARIANTS);
     tcase_add_loop_test(tc, test_concurrent_rmw_keeps_every_write, 0, VARIANTS);
+    tcase_add_loop_test(tc, test_rmw_and_whole_block_write_take_turns, 0, 6);
     tcase_add_loop_test(tc, test_flush_reaches_fdatasync, 0, VARIANTS);
     tcase_add_loop_test(tc, test_discard_and_write_zeroes_read_back_zeros, 0,
                         VARIANTS);
