@@ -43,6 +43,11 @@
  *   BENCH_URING_MODE      syscalls: instead of the above, system calls per
  *                         I/O before and after each event loop switch
  *                         (bench-uring-syscalls.c; make bench-uring-syscalls)
+ *   BENCH_URING_MULTISHOT, BENCH_URING_NOTIFIER_READ,
+ *   BENCH_URING_NOTIFY_AFTER_POLL
+ *                         on or off (default on): the event-loop switches
+ *                         --uring-multishot, --uring-notifier-read and
+ *                         --aio-notify-after-poll, for every configuration
  *   BENCH_URING_VERBOSE   print each loop thread's counters with its tid,
  *                         to compare with strace -f
  *   MINIVMM_BENCH_DIR     where the image lives (default /var/tmp)
@@ -132,10 +137,17 @@ static void read_spent(void *opaque)
     if (getenv("BENCH_URING_VERBOSE")) {
         fprintf(stderr,
                 "bench-uring: tid %ld: enters %llu, eventfd reads %llu, "
-                "eventfd writes %llu\n",
+                "eventfd writes %llu, iterations %llu, waits %llu (io %llu, "
+                "notify %llu), polls that found work %llu, poll_ns idle "
+                "%lld io %lld\n",
                 (long)gettid(), (unsigned long long)st.uring_enters,
                 (unsigned long long)st.notifier_reads,
-                (unsigned long long)st.notify_writes);
+                (unsigned long long)st.notify_writes,
+                (unsigned long long)st.iterations, (unsigned long long)st.waits,
+                (unsigned long long)st.wait_io,
+                (unsigned long long)st.wait_notified,
+                (unsigned long long)st.poll_successes, (long long)st.poll_ns,
+                (long long)st.poll_io_ns);
     }
 }
 
@@ -457,6 +469,40 @@ static void machine_cleanup(void)
     gm_cleanup(&m.ram);
 }
 
+/*
+ * BENCH_URING_MULTISHOT, BENCH_URING_NOTIFIER_READ and
+ * BENCH_URING_NOTIFY_AFTER_POLL (on|off, default on, as minivmm's
+ * --uring-multishot, --uring-notifier-read and --aio-notify-after-poll):
+ * the event-loop changes of issue 15, each switchable to compare runs.
+ */
+static int env_switches(void)
+{
+    static const struct {
+        const char *env;
+        void (*set)(bool on);
+    } sw[] = {
+        {"BENCH_URING_MULTISHOT", aio_set_uring_multishot},
+        {"BENCH_URING_NOTIFIER_READ", aio_set_uring_notifier_read},
+        {"BENCH_URING_NOTIFY_AFTER_POLL", aio_set_notify_after_poll},
+    };
+
+    for (size_t i = 0; i < sizeof(sw) / sizeof(sw[0]); i++) {
+        const char *v = getenv(sw[i].env);
+
+        if (!v || !*v) {
+            continue;
+        }
+        if (strcmp(v, "on") && strcmp(v, "off")) {
+            fprintf(stderr, "bench-uring: %s: on or off, not '%s'\n", sw[i].env,
+                    v);
+            return -1;
+        }
+        sw[i].set(!strcmp(v, "on"));
+        printf("switch: %s=%s\n", sw[i].env, v);
+    }
+    return 0;
+}
+
 int main(void)
 {
     const char *env_place = getenv("BENCH_URING_PLACEMENT");
@@ -494,6 +540,9 @@ int main(void)
                     AIO_POLL_WEIGHT_MAX);
             return 1;
         }
+    }
+    if (env_switches() < 0) {
+        return 1;
     }
     if (only && strcmp(only, "null") && strcmp(only, "file")) {
         fprintf(stderr, "bench-uring: BENCH_URING_TARGET: null or file\n");
