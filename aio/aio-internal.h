@@ -21,6 +21,8 @@ typedef struct AioHandler {
     IOHandler *io_write;
     AioPollFn *io_poll;
     IOHandler *io_poll_ready;
+    IOHandler *io_poll_begin; /* polling starts/ends: aio_set_poll_begin_end */
+    IOHandler *io_poll_end;
     void *opaque;
     bool deleted; /* removed; freed once no fd monitor refers to it */
     bool is_notifier;

@@ -77,6 +77,18 @@ void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
     aio_notify(ctx);
 }
 
+void aio_set_poll_begin_end(AioContext *ctx, int fd, IOHandler *io_poll_begin,
+                            IOHandler *io_poll_end)
+{
+    AioHandler *node = find_handler(ctx, fd);
+
+    assert(aio_context_in_home_thread(ctx));
+    if (node) {
+        node->io_poll_begin = io_poll_begin;
+        node->io_poll_end = io_poll_end;
+    }
+}
+
 void aio_free_deleted_handlers(AioContext *ctx)
 {
     AioHandler *node, *next;
@@ -204,15 +216,35 @@ static bool poll_once(AioContext *ctx, AioReady *ready)
  * @max_ns before sleeping: when work arrives within microseconds, this
  * saves the cost of going to sleep and being woken.
  */
+static void poll_set_started(AioContext *ctx, bool started)
+{
+    AioHandler *node;
+
+    LIST_FOREACH(node, &ctx->handlers, node)
+    {
+        IOHandler *fn = started ? node->io_poll_begin : node->io_poll_end;
+
+        if (fn) {
+            fn(node->opaque);
+        }
+    }
+}
+
 static bool run_poll_handlers(AioContext *ctx, AioReady *ready, int64_t max_ns)
 {
     int64_t start = clock_ns(), now;
     bool found;
 
+    poll_set_started(ctx, true);
     do {
         found = poll_once(ctx, ready);
         now = clock_ns();
     } while (!found && now - start < max_ns);
+    poll_set_started(ctx, false);
+    /* Signals were off: what came after the last look would go unheard. */
+    if (!found) {
+        found = poll_once(ctx, ready);
+    }
     if (found) {
         stat_inc(&ctx->stats.poll_successes);
     }
@@ -444,6 +476,18 @@ bool aio_poll_with_hooks(AioContext *ctx, bool blocking,
      * hundred nanoseconds, so it grows the polling time from zero.
      */
     learn = polling && (ctx->poll_params.weight == 0 || timeout != 0);
+    /*
+     * The same for a completion already in the ring (on an IOThread, often
+     * a guest's kick that came just before polling turned kicks off): the
+     * wait would return at once, and its near-zero "block time", counted,
+     * would teach the I/O state to poll before every read, in vain. So do
+     * not poll or sleep for it, and do not learn from it.
+     */
+    if (polling && timeout != 0 && ctx->poll_params.weight > 0 &&
+        ctx->fdmon->poll_ready && ctx->fdmon->poll_ready(ctx)) {
+        timeout = 0;
+        learn = false;
+    }
 
     if (polling) {
         /* The classic policy has one state; the weighted one learns two. */

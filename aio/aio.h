@@ -254,6 +254,17 @@ void aio_set_fd_handler(AioContext *ctx, int fd, IOHandler *io_read,
                         IOHandler *io_write, AioPollFn *io_poll,
                         IOHandler *io_poll_ready, void *opaque);
 
+/*
+ * Tell @fd's handler when a busy-poll of its io_poll() starts and ends, so
+ * that it can ask its source not to signal the fd meanwhile (a virtqueue
+ * asks the guest not to kick: the kick would cost the guest an exit and the
+ * loop a wake-up, for work polling finds anyway). After io_poll_end, the
+ * loop calls io_poll() once more: work that came while signals were off is
+ * not lost. Call after aio_set_fd_handler(), on the home thread.
+ */
+void aio_set_poll_begin_end(AioContext *ctx, int fd, IOHandler *io_poll_begin,
+                            IOHandler *io_poll_end);
+
 /* ---- Bottom halves ------------------------------------------------------ */
 
 /* A re-usable BH. Free it with aio_bh_delete(). */

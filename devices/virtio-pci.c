@@ -155,6 +155,22 @@ static void queue_poll_ready(void *opaque)
     queue_run(opaque);
 }
 
+/* While the IOThread busy-polls the ring, the guest need not kick. */
+static void queue_poll_begin(void *opaque)
+{
+    VirtioPciQueue *q = opaque;
+
+    virtq_disable_notify(&q->vq);
+}
+
+static void queue_poll_end(void *opaque)
+{
+    VirtioPciQueue *q = opaque;
+
+    /* What came meanwhile: aio_poll() looks with queue_poll() next. */
+    (void)virtq_enable_notify(&q->vq);
+}
+
 static void queue_watch(void *opaque)
 {
     VirtioPciQueue *q = opaque;
@@ -162,6 +178,8 @@ static void queue_watch(void *opaque)
     if (virtq_start(&q->vq) == 0) {
         aio_set_fd_handler(queue_ctx(q), q->notify_fd, queue_kick, NULL,
                            queue_poll, queue_poll_ready, q);
+        aio_set_poll_begin_end(queue_ctx(q), q->notify_fd, queue_poll_begin,
+                               queue_poll_end);
     }
 }
 

@@ -312,8 +312,14 @@ void virtq_disable_notify(VirtQueue *vq)
     if (!ring_usable(vq)) {
         return;
     }
-    /* With EVENT_IDX an avail_event left behind already means "no kicks". */
-    if (!vq->event_idx) {
+    /*
+     * With EVENT_IDX the driver kicks when its index passes avail_event:
+     * one behind what we have taken, it is passed already, and nothing
+     * kicks until virtq_enable_notify() (or 65535 buffers later).
+     */
+    if (vq->event_idx) {
+        st16(vq->used + AVAIL_EVENT(vq), (uint16_t)(vq->last_avail_idx - 1));
+    } else {
         st16(vq->used, ld16(vq->used) | VRING_USED_F_NO_NOTIFY);
     }
 }

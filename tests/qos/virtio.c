@@ -429,6 +429,7 @@ void qvirtqueue_kick(QVirtQueue *vq)
         need = !(flags & VRING_USED_F_NO_NOTIFY);
     }
     if (need) {
+        vq->kicks++;
         qvirtqueue_notify(vq);
     }
     vq->kicked_idx = vq->avail_idx;

@@ -46,6 +46,7 @@ typedef struct QVirtQueue {
     bool hold_used_event; /* tests: leave used_event alone when polling */
     uint16_t avail_idx;   /* published so far */
     uint16_t kicked_idx;  /* avail_idx when we last decided about a kick */
+    unsigned kicks;       /* notifies qvirtqueue_kick() found needed */
     uint16_t last_used;   /* consumed so far */
     uint16_t free_head, num_free;
     uint16_t chain_tail; /* of the chain being built, or size */

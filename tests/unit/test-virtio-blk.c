@@ -17,6 +17,7 @@
 #include "aio/main-loop.h"
 #include "tests/unit/suites.h"
 #include "tests/unit/vblk-machine.h"
+#include "util/clock.h"
 
 #define F(bit) (1ull << (bit))
 #define ALL_FEATURES                                                           \
@@ -742,6 +743,61 @@ START_TEST(test_readonly_disk)
 }
 END_TEST
 
+/*
+ * While its IOThread busy-polls the ring, the device asks the driver not to
+ * kick (EVENT_IDX: avail_event left one behind), as QEMU's io_poll_begin
+ * does: the kick would cost a real guest an exit, and the IOThread a
+ * wake-up, for a request polling finds anyway. Loop 0: polling that grows
+ * to seconds (grow/shrink, x1000 a step), so that after a warm-up it never
+ * stops; each request is issued once the device shows it is polling, and
+ * none needs a kick, and each still completes. Loop 1: no polling: every
+ * request kicks.
+ */
+START_TEST(test_no_kicks_while_the_iothread_polls)
+{
+    enum { REQS = 10 };
+    VmOptions o = {.poll_set = true};
+    QVirtQueue *vq;
+    uint64_t buf;
+    unsigned kicks;
+
+    if (_i == 0) {
+        o.poll = (AioPollParams){.max_ns = 10 * NS_PER_S, .grow = 1000};
+    }
+    vm_start(&o);
+    vm_driver(&b, 0,
+              &(QVirtioBlkOptions){.num_queues = 1,
+                                   .msix = true,
+                                   .features = F(VIRTIO_RING_F_EVENT_IDX)});
+    vq = &b.vq[0];
+    ck_assert(vq->event_idx);
+    buf = vm_alloc(4096);
+    /* Short blocks grow the polling time: 4 us, 4 ms, 4 s. */
+    for (int i = 0; i < 4; i++) {
+        usleep(10000);
+        ck_assert_int_eq(qvirtio_blk_rw(&b, 0, VIRTIO_BLK_T_IN, i, buf, 512),
+                         0);
+    }
+    kicks = vq->kicks;
+    for (int i = 0; i < REQS; i++) {
+        if (_i == 0) {
+            int64_t deadline = clock_ns() + 5 * NS_PER_S;
+
+            while (qvirtqueue_avail_event(vq) !=
+                   (uint16_t)(vq->avail_idx - 1)) {
+                ck_assert_msg(clock_ns() < deadline,
+                              "the IOThread never polls");
+                usleep(100);
+            }
+        }
+        ck_assert_int_eq(qvirtio_blk_rw(&b, 0, VIRTIO_BLK_T_IN, i, buf, 512),
+                         0);
+    }
+    ck_assert_uint_eq(vq->kicks - kicks, _i == 0 ? 0 : REQS);
+    vm_stop();
+}
+END_TEST
+
 Suite *virtio_blk_suite(void)
 {
     Suite *s = suite_create("virtio-blk");
@@ -777,6 +833,7 @@ Suite *virtio_blk_suite(void)
     tcase_add_test(tc, test_reset_with_requests_in_flight);
     tcase_add_test(tc, test_destroy_with_requests_in_flight);
     tcase_add_test(tc, test_two_devices);
+    tcase_add_loop_test(tc, test_no_kicks_while_the_iothread_polls, 0, 2);
     suite_add_tcase(s, tc);
 
     virtio_blk_add_hostile_tests(s);

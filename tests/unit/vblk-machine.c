@@ -115,6 +115,9 @@ void vm_start(const VmOptions *o)
     if (o->uring_flags_set) {
         io_opts.uring_flags = o->uring_flags;
     }
+    if (o->poll_set) {
+        io_opts.poll = o->poll;
+    }
     for (int i = 0; i < 2; i++) {
         vm.io[i] = iothread_new(i ? "vblk-io1" : "vblk-io0", &io_opts);
         ck_assert_ptr_nonnull(vm.io[i]);

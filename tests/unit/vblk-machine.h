@@ -45,6 +45,9 @@ typedef struct VmOptions {
     /* IOThread io_uring setup flags (IORING_SETUP_*); else the default. */
     bool uring_flags_set;
     unsigned uring_flags;
+    /* IOThread adaptive polling; else the IOThread defaults. */
+    bool poll_set;
+    AioPollParams poll;
     /* The images: a path prefix ("logwrites:") and block options. */
     const char *blk_scheme;
     const char *blk_options;
