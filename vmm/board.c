@@ -397,6 +397,17 @@ static void print_context_stats(FILE *out, const char *name, AioContext *ctx,
     fprintf(out,
             "  wakes: timeout=%" PRIu64 " notify=%" PRIu64 " io=%" PRIu64 "\n",
             st.wait_timeouts, st.wait_notified, st.wait_io);
+    /*
+     * The event loop's own system calls, as counted where they are made
+     * (ring enters, eventfd reads, ppolls; not the devices' or the block
+     * layer's), and the one-shot polls re-armed.
+     */
+    fprintf(out,
+            "  syscalls=%" PRIu64 " uring_enters=%" PRIu64
+            " notifier_reads=%" PRIu64 " notifier_wakes=%" PRIu64
+            " poll_rearms=%" PRIu64 "\n",
+            st.syscalls, st.uring_enters, st.notifier_reads, st.notifier_wakes,
+            st.poll_rearms);
     if (poll && poll->max_ns) {
         fprintf(out, "  poll_s=%.3f poll_successes=%" PRIu64 "\n",
                 st.poll_time_ns / 1e9, st.poll_successes);

@@ -331,6 +331,18 @@ START_TEST(test_stats_report_the_loops)
     ck_assert_msg(strstr(text, "  cpu_s="), "%s", text);
     ck_assert_msg(strstr(text, "  poll_s="), "%s", text);
     ck_assert_msg(strstr(text, "  wakes: timeout="), "%s", text);
+    /* The main loop's own system calls: it entered its ring at least once. */
+    {
+        const char *sc = strstr(text, "  syscalls=");
+        unsigned long long calls = 0, enters = 0;
+
+        ck_assert_msg(sc, "%s", text);
+        ck_assert_int_eq(
+            sscanf(sc, "  syscalls=%llu uring_enters=%llu", &calls, &enters),
+            2);
+        ck_assert_uint_gt(enters, 0);
+        ck_assert_uint_ge(calls, enters);
+    }
     close(saved);
     close(img_fd);
     close(log_fd);
